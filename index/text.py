@@ -1,0 +1,102 @@
+"""Plain-text helpers shared by ingest (chunking) and chat (quote selection)."""
+
+from __future__ import annotations
+
+import re
+
+# Abbreviations after which a full stop does not end a sentence.
+_ABBREVIATIONS = frozenset(
+    [
+        "dr",
+        "mr",
+        "mrs",
+        "ms",
+        "prof",
+        "st",
+        "vs",
+        "etc",
+        "e.g",
+        "i.e",
+        "u.s",
+        "no",
+        "fig",
+        "approx",
+        "al",
+        "jr",
+        "sr",
+        "inc",
+        "dept",
+        "ca",
+    ]
+)
+# A sentence ends at . ! ? (optionally followed by closing quotes or brackets) and whitespace;
+# a flattened bullet (" - " before a capital letter) and a blank line also end one.
+_BOUNDARY = re.compile(
+    r"""[.!?]["')\]]*\s+(?=["'(\[]?[A-Z0-9])|\s-\s(?=[A-Z])|\n\s*\n|\n(?=\s*[-*•]\s)"""
+)
+_WORD = re.compile(r"[A-Za-z0-9]+(?:['’][A-Za-z]+)?")
+
+
+def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
+    """Split ``text[start:end]`` into sentences; returns absolute (start, end) spans with
+    surrounding whitespace trimmed. The spans cover every non-space character in order."""
+    end = len(text) if end is None else end
+    spans: list[tuple[int, int]] = []
+    cursor = start
+    for match in _BOUNDARY.finditer(text, start, end):
+        token = match.group(0)
+        if token[0] in ".!?":
+            if _is_abbreviation(text, cursor, match.start()):
+                continue
+            cut = next_start = match.start() + len(token.rstrip())
+        elif token.strip() == "-":  # a flattened bullet starts the next sentence
+            cut, next_start = match.start(), match.start() + token.index("-")
+        else:
+            cut, next_start = match.start(), match.end()
+        _add_trimmed(spans, text, cursor, cut)
+        cursor = next_start
+    _add_trimmed(spans, text, cursor, end)
+    return spans
+
+
+def _is_abbreviation(text: str, sentence_start: int, dot: int) -> bool:
+    word_start = dot
+    while word_start > sentence_start and not text[word_start - 1].isspace():
+        word_start -= 1
+    word = text[word_start:dot].lower().lstrip("(\"'")
+    return word in _ABBREVIATIONS or (len(word) == 1 and word.isalpha())
+
+
+def _add_trimmed(spans: list[tuple[int, int]], text: str, start: int, end: int) -> None:
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    if start < end:
+        spans.append((start, end))
+
+
+def words(text: str) -> list[str]:
+    """Lower-cased word tokens (letters and digits)."""
+    return [w.lower() for w in _WORD.findall(text)]
+
+
+def word_spans(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    """Absolute spans of whitespace-separated words in ``text[start:end]``."""
+    return [(m.start(), m.end()) for m in re.compile(r"\S+").finditer(text, start, end)]
+
+
+def stem(word: str) -> str:
+    """A light stemmer, enough to match plurals and -ing/-ed forms ("symptoms" ~ "symptom")."""
+    if len(word) > 4 and word.endswith("ies"):
+        return word[:-3] + "y"
+    if len(word) > 5 and word.endswith(("ing", "ed")):
+        return word[:-3] if word.endswith("ing") else word[:-2]
+    if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        return word[:-1]
+    return word
+
+
+def terms(text: str) -> list[str]:
+    """Stemmed word tokens, the unit of lexical evidence in quote selection and idf."""
+    return [stem(w) for w in words(text)]

@@ -1,0 +1,208 @@
+"""The `medcite` command: parses arguments and calls one function per command."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import textwrap
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+
+from index.errors import MedciteError
+from web.config import Settings
+
+EXIT_ERROR = 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    settings = Settings()
+    parser = build_parser(settings)
+    args = parser.parse_args(argv)
+    try:
+        return int(args.run(args, settings) or 0)
+    except MedciteError as exc:
+        print(f"medcite: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("medcite: interrupted; the index being served was not changed", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+def build_parser(settings: Settings) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="medcite",
+        description="Answers health questions with verbatim, cited quotes from medical articles.",
+    )
+    parser.add_argument(
+        "--embedder", default=settings.embedder, help=argparse.SUPPRESS
+    )  # "fake" for tests
+    sub = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    def index_option(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--index",
+            type=Path,
+            default=settings.index,
+            help=f"index directory (default: $MEDCITE_INDEX or {settings.index})",
+        )
+
+    p = sub.add_parser("ingest", help="read files or directories into the index")
+    p.add_argument("paths", nargs="+", type=Path, metavar="PATH")
+    index_option(p)
+    p.add_argument("--prune", action="store_true", help="drop documents whose files are gone")
+    p.add_argument("--max-words", type=int, default=160, help="passage length in words")
+    p.add_argument("--vector-index", choices=("auto", "flat", "hnsw"), default="auto")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(run=cmd_ingest)
+
+    p = sub.add_parser("search", help="search passages")
+    p.add_argument("query")
+    index_option(p)
+    p.add_argument("-k", type=int, default=10)
+    p.add_argument("--mode", choices=("dense", "lexical", "hybrid"), default="hybrid")
+    p.add_argument("--source", action="append", default=[], help="only this source (repeatable)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=cmd_search)
+
+    p = sub.add_parser("info", help="describe the index")
+    index_option(p)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=cmd_info)
+    return parser
+
+
+def _embedder(args: argparse.Namespace):
+    from index.embedder import make_embedder
+
+    try:
+        return make_embedder(args.embedder)
+    except ValueError as exc:
+        raise MedciteError(str(exc)) from exc
+
+
+def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
+    from tqdm import tqdm
+
+    from ingest.pipeline import ingest
+
+    bar = None
+
+    def progress(done: int, total: int) -> None:
+        nonlocal bar
+        if bar is None and total:
+            bar = tqdm(
+                total=total,
+                unit="passage",
+                desc="embedding",
+                file=sys.stderr,
+                disable=None,
+                mininterval=1.0,
+            )
+        if bar is not None:
+            bar.update(done - bar.n)
+
+    report = ingest(
+        args.paths,
+        args.index,
+        _embedder(args),
+        max_words=args.max_words,
+        prune=args.prune,
+        vector_index=args.vector_index,
+        progress=progress,
+    )
+    if bar is not None:
+        bar.close()
+    if args.json:
+        data = asdict(report) | {"passages_per_second": report.passages_per_second}
+        print(json.dumps(data, indent=2))
+        return 0
+    print(
+        f"generation {report.generation} at {report.index_dir}: {report.documents_total} documents,"
+        f" {report.passages_total} passages\n"
+        f"read {report.documents_read} documents: {report.added} added, {report.updated} updated,"
+        f" {report.unchanged} unchanged, {report.removed} removed\n"
+        f"embedded {report.passages_embedded} passages"
+        + (f" at {report.passages_per_second:.1f} passages/s" if report.passages_embedded else "")
+        + f"; took {report.seconds:.1f} s"
+    )
+    if report.skipped:
+        print(f"skipped {len(report.skipped)} file(s):")
+        for item in report.skipped:
+            print(f"  {item.path}: {item.reason}")
+    return 0
+
+
+def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
+    from chat.retrieve import Filters, search
+    from index.reader import open_index
+
+    embedder = _embedder(args)
+    index = open_index(args.index, model=embedder.name)
+    hits = search(
+        index,
+        embedder,
+        args.query,
+        k=args.k,
+        mode=args.mode,
+        filters=Filters(sources=tuple(args.source)),
+    )
+    if args.json:
+        print(json.dumps([hit_json(h) for h in hits], indent=2))
+        return 0
+    if not hits:
+        print("no passages matched")
+    for rank, hit in enumerate(hits, 1):
+        p = hit.passage
+        heading = f" — {p.heading}" if p.heading else ""
+        print(
+            f"{rank:>2}. {hit.title}{heading}  [{p.doc_id} {p.start}:{p.end}]  score {hit.score:.3f}"
+        )
+        print(textwrap.indent(textwrap.shorten(p.text, 300, placeholder=" …"), "    "))
+    return 0
+
+
+def hit_json(hit) -> dict[str, object]:
+    p = hit.passage
+    return {
+        "doc_id": p.doc_id,
+        "title": hit.title,
+        "url": hit.url,
+        "source": hit.source,
+        "section_id": p.section_id,
+        "heading": p.heading,
+        "start": p.start,
+        "end": p.end,
+        "text": p.text,
+        "score": hit.score,
+    }
+
+
+def cmd_info(args: argparse.Namespace, settings: Settings) -> int:
+    from index.reader import open_index
+
+    index = open_index(args.index)
+    manifest = index.manifest.to_json()
+    sources = index.sources()
+    if args.json:
+        print(
+            json.dumps(
+                manifest | {"directory": str(index.directory), "sources": dict(sources)}, indent=2
+            )
+        )
+        return 0
+    print(f"index {index.root} (generation {index.generation}, built {index.manifest.created})")
+    print(
+        f"model {index.manifest.model} ({index.manifest.dim} dims), {index.manifest.vector_index} vectors"
+    )
+    print(f"{index.manifest.documents} documents, {index.manifest.passages} passages")
+    for source, count in sources:
+        print(f"  {source or '(none)'}: {count}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
