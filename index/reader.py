@@ -96,6 +96,15 @@ class Index:
         with self.lock:
             return store.list_documents(self.conn)
 
+    def require_model(self, model: str) -> None:
+        """Refuse to search with another model than the one the vectors came from."""
+        if self.manifest.model != model:
+            raise IndexMismatchError(
+                f"the index at {self.root} was built with the embedding model "
+                f"{self.manifest.model!r}, but this medcite uses {model!r}. "
+                "Re-ingest into a new index directory."
+            )
+
     def close(self) -> None:
         self.conn.close()
 
@@ -105,11 +114,6 @@ def open_index(root: Path, model: str | None = None) -> Index:
 
     ``model`` is the embedder's name; an index built with another model is refused."""
     directory, manifest = layout.open_generation(root)
-    if model is not None and manifest.model != model:
-        raise IndexMismatchError(
-            f"the index at {root} was built with the embedding model {manifest.model!r}, "
-            f"but this medcite uses {model!r}. Re-ingest into a new index directory."
-        )
     try:
         conn = store.connect(directory / layout.STORE_FILE, readonly=True)
         conn.execute("SELECT count(*) FROM passages").fetchone()
@@ -121,4 +125,7 @@ def open_index(root: Path, model: str | None = None) -> Index:
             f"{directory / layout.VECTORS_FILE} has dimension {vector_index.d}, "
             f"the manifest says {manifest.dim}"
         )
-    return Index(root, directory, manifest, conn, vector_index, threading.Lock())
+    index = Index(root, directory, manifest, conn, vector_index, threading.Lock())
+    if model is not None:
+        index.require_model(model)
+    return index

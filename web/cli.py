@@ -68,6 +68,13 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=cmd_search)
 
+    p = sub.add_parser("ask", help="answer a question with cited quotes")
+    p.add_argument("question")
+    index_option(p)
+    p.add_argument("--source", action="append", default=[], help="only this source (repeatable)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=cmd_ask)
+
     p = sub.add_parser("info", help="describe the index")
     index_option(p)
     p.add_argument("--json", action="store_true")
@@ -140,8 +147,9 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
     from chat.retrieve import Filters, search
     from index.reader import open_index
 
+    index = open_index(args.index)
     embedder = _embedder(args)
-    index = open_index(args.index, model=embedder.name)
+    index.require_model(embedder.name)
     hits = search(
         index,
         embedder,
@@ -159,10 +167,50 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
         p = hit.passage
         heading = f" — {p.heading}" if p.heading else ""
         print(
-            f"{rank:>2}. {hit.title}{heading}  [{p.doc_id} {p.start}:{p.end}]  score {hit.score:.3f}"
+            f"{rank:>2}. {hit.title}{heading}  [{p.doc_id} {p.start}:{p.end}]"
+            f"  score {hit.score:.3f}"
         )
         print(textwrap.indent(textwrap.shorten(p.text, 300, placeholder=" …"), "    "))
     return 0
+
+
+def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
+    from chat.answer import ask
+    from chat.retrieve import Filters
+    from index.reader import open_index
+
+    index = open_index(args.index)
+    embedder = _embedder(args)
+    index.require_model(embedder.name)
+    answer = ask(index, embedder, args.question, filters=Filters(sources=tuple(args.source)))
+    if args.json:
+        print(json.dumps(asdict(answer), indent=2))
+        return 0
+    print(format_answer(answer))
+    return 0
+
+
+def format_answer(answer) -> str:
+    """An answer as a terminal reader wants it: quotes, then numbered sources with links."""
+    from chat.types import ANSWERED, EMERGENCY
+
+    lines: list[str] = []
+    if answer.kind == EMERGENCY:
+        lines += ["!! " + answer.message]
+    elif answer.kind != ANSWERED:
+        lines += [answer.message]
+        lines += [f"  - {topic.title}  [{topic.doc_id}]" for topic in answer.suggestions]
+    else:
+        for quote in answer.quotes:
+            body = textwrap.fill(f"“{quote.text}” [{quote.citation}]", 88)
+            lines += [textwrap.indent(body, "  "), ""]
+        lines += ["Sources:"]
+        for c in answer.citations:
+            heading = f", {c.heading}" if c.heading else ""
+            where = c.url or f"/doc/{c.doc_id}"
+            lines += [f"  [{c.number}] {c.title}{heading} — {where} (chars {c.start}-{c.end})"]
+    lines += ["", answer.disclaimer]
+    return "\n".join(lines)
 
 
 def hit_json(hit) -> dict[str, object]:
@@ -196,7 +244,8 @@ def cmd_info(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     print(f"index {index.root} (generation {index.generation}, built {index.manifest.created})")
     print(
-        f"model {index.manifest.model} ({index.manifest.dim} dims), {index.manifest.vector_index} vectors"
+        f"model {index.manifest.model} ({index.manifest.dim} dims),"
+        f" {index.manifest.vector_index} vectors"
     )
     print(f"{index.manifest.documents} documents, {index.manifest.passages} passages")
     for source, count in sources:

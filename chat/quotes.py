@@ -1,0 +1,98 @@
+"""Choosing the sentences that answer a question, from the passages retrieval found."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from index.store import STOPWORDS
+from index.text import sentence_spans, terms, word_spans, words
+from index.types import Hit
+
+MAX_QUOTE_WORDS = 70
+MAX_WINDOW_SENTENCES = 3
+# A passage's opening sentences usually state what the section is about.
+LEAD_BONUS = 0.25
+
+
+@dataclass(frozen=True)
+class Window:
+    """A run of whole sentences inside one hit's passage, with absolute document offsets."""
+
+    hit: Hit
+    start: int
+    end: int
+    score: float
+
+
+def query_weights(question: str, idf: Callable[[str], float]) -> dict[str, float]:
+    """idf weight of each distinct topical term of the question."""
+    weights = {}
+    for word, term in zip(words(question), terms(question), strict=True):
+        if word not in STOPWORDS:
+            weights[term] = max(idf(term), 0.0)
+    return weights
+
+
+def best_window(hit: Hit, weights: dict[str, float], max_words: int = MAX_QUOTE_WORDS) -> Window:
+    """The run of up to three sentences of ``hit`` that covers most of the question's weight."""
+    passage = hit.passage
+    spans = [(passage.start + s, passage.start + e) for s, e in sentence_spans(passage.text)]
+    total = sum(weights.values()) or 1.0
+    sentence_terms = [
+        set(terms(passage.text[s - passage.start : e - passage.start])) for s, e in spans
+    ]
+    sentence_words = [
+        len(passage.text[s - passage.start : e - passage.start].split()) for s, e in spans
+    ]
+    # A sentence that asks a question (many articles open by repeating theirs) answers nothing.
+    asks = [passage.text[e - passage.start - 1] == "?" for s, e in spans]
+    best: Window | None = None
+    for i in range(len(spans)):
+        if asks[i]:
+            continue
+        covered: set[str] = set()
+        count = 0
+        for j in range(i, min(i + MAX_WINDOW_SENTENCES, len(spans))):
+            if j > i and (asks[j] or count + sentence_words[j] > max_words):
+                break
+            covered |= sentence_terms[j]
+            count += sentence_words[j]
+            coverage = sum(w for t, w in weights.items() if t in covered) / total
+            # Prefer short windows at equal coverage: every extra sentence costs a little.
+            lead = all(asks[:i])  # the first sentence that is not a question
+            score = coverage + (LEAD_BONUS if lead else 0.0) - 0.02 * (j - i)
+            if best is None or score > best.score:
+                best = Window(hit, spans[i][0], spans[j][1], score)
+    if best is None:  # a passage with no sentence: quote it whole
+        return Window(hit, passage.start, passage.end, 0.0)
+    return _clip(best, max_words * 2)
+
+
+def _clip(window: Window, max_words: int) -> Window:
+    """Cut an over-long single sentence at a word boundary (still a verbatim span)."""
+    passage = window.hit.passage
+    spans = word_spans(passage.text, window.start - passage.start, window.end - passage.start)
+    if len(spans) <= max_words:
+        return window
+    return Window(window.hit, window.start, passage.start + spans[max_words - 1][1], window.score)
+
+
+def select_windows(
+    hits: Sequence[Hit], weights: dict[str, float], max_quotes: int = 3, candidates: int = 3
+) -> list[Window]:
+    """The first quote comes from the best-ranked passage; up to two more from the next
+    passages when they cover the question nearly as well and are from other sections."""
+    if not hits:
+        return []
+    windows = [best_window(hit, weights) for hit in hits[:candidates]]
+    chosen = [windows[0]]
+    for window in windows[1:]:
+        if len(chosen) >= max_quotes:
+            break
+        same_section = any(
+            w.hit.passage.section_id == window.hit.passage.section_id for w in chosen
+        )
+        if not same_section and window.score >= 0.75 * chosen[0].score and window.score > 0.5:
+            chosen.append(window)
+    return chosen

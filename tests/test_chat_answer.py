@@ -1,0 +1,105 @@
+"""Answers: verbatim quotes with citations, emergencies first, 'not covered' when unsure."""
+
+from __future__ import annotations
+
+import pytest
+
+from chat.answer import AbstainPolicy, ask, topic_of
+from chat.conversation import ConversationStore, resolve_follow_up
+from chat.types import ANSWERED, EMERGENCY, NOT_COVERED, Topic
+from index.errors import InputError
+from index.reader import Index, open_index
+from index.testing import SMALL_CORPUS, FakeEmbedder, write_jsonl
+from ingest.pipeline import ingest
+
+# With the fake embedder, coverage of the question's words decides.
+LENIENT = AbstainPolicy(bias=-3.0, w_dense=0.0, w_cover=6.0, threshold=0.5)
+
+
+@pytest.fixture(scope="module")
+def small_index(tmp_path_factory: pytest.TempPathFactory) -> Index:
+    root = tmp_path_factory.mktemp("answer")
+    ingest([write_jsonl(root / "corpus.jsonl", SMALL_CORPUS)], root / "ix", FakeEmbedder())
+    return open_index(root / "ix")
+
+
+def test_every_quote_is_the_document_text_at_its_offsets(small_index: Index) -> None:
+    answer = ask(small_index, FakeEmbedder(), "glaucoma treatment eye drops laser", policy=LENIENT)
+    assert answer.kind == ANSWERED
+    assert 1 <= len(answer.quotes) <= 3
+    for quote, citation in zip(answer.quotes, answer.citations, strict=True):
+        document = small_index.document(quote.doc_id)
+        assert quote.text == document.text[quote.start : quote.end]
+        assert (citation.doc_id, citation.start, citation.end) == (
+            quote.doc_id,
+            quote.start,
+            quote.end,
+        )
+        assert citation.number == quote.citation
+    first = answer.quotes[0]
+    assert first.doc_id == "T_glaucoma" and first.heading == "Treatment"
+    assert "eye drops" in first.text
+    assert answer.citations[0].title == "Glaucoma"
+    assert answer.disclaimer
+
+
+def test_quote_is_whole_sentences(small_index: Index) -> None:
+    answer = ask(small_index, FakeEmbedder(), "gout big toe joints", policy=LENIENT)
+    assert answer.quotes[0].text.endswith(".")
+    assert answer.quotes[0].text[0].isupper()
+
+
+def test_question_the_articles_do_not_cover_gets_topics_instead(small_index: Index) -> None:
+    answer = ask(small_index, FakeEmbedder(), "abacavir dosage for zidovudine", policy=LENIENT)
+    assert answer.kind == NOT_COVERED
+    assert answer.quotes == ()
+    assert "do not seem to answer" in answer.message
+    assert answer.suggestions and all(s.title for s in answer.suggestions)
+
+
+def test_emergency_is_answered_before_retrieval(small_index: Index) -> None:
+    answer = ask(small_index, FakeEmbedder(), "i have crushing chest pain and my left arm is numb")
+    assert answer.kind == EMERGENCY
+    assert "911" in answer.message
+    assert answer.quotes == ()
+
+
+@pytest.mark.parametrize("question", ["", "   ", "x" * 1001])
+def test_empty_or_huge_question_is_refused(small_index: Index, question: str) -> None:
+    with pytest.raises(InputError):
+        ask(small_index, FakeEmbedder(), question)
+
+
+def test_follow_up_is_resolved_against_the_last_topic(small_index: Index) -> None:
+    first = ask(
+        small_index, FakeEmbedder(), "glaucoma damage optic nerve blindness", policy=LENIENT
+    )
+    topic = topic_of(first)
+    assert topic == Topic("T_glaucoma", "Glaucoma")
+    follow = ask(small_index, FakeEmbedder(), "what are its symptoms?", topic=topic, policy=LENIENT)
+    assert follow.searched_for == "what are its symptoms? (Glaucoma)"
+    assert follow.kind == ANSWERED
+    assert follow.quotes[0].doc_id == "T_glaucoma"
+    assert follow.quotes[0].heading == "Symptoms"
+
+
+def test_question_without_back_reference_is_left_alone() -> None:
+    topic = Topic("T_glaucoma", "Glaucoma")
+    assert resolve_follow_up("what causes gout", topic) == "what causes gout"
+    assert (
+        resolve_follow_up("is glaucoma inherited? is it", topic) == "is glaucoma inherited? is it"
+    )
+    assert resolve_follow_up("how is it treated", None) == "how is it treated"
+
+
+def test_conversations_expire_and_are_capped() -> None:
+    now = [0.0]
+    store = ConversationStore(ttl=60, capacity=2, clock=lambda: now[0])
+    store.remember("a", Topic("1", "One"))
+    store.remember("b", Topic("2", "Two"))
+    store.remember("c", Topic("3", "Three"))
+    assert store.get("a") is None  # least recently used, beyond the cap
+    assert store.get("c") == Topic("3", "Three")
+    now[0] = 61.0
+    assert store.get("b") is None and store.get("c") is None
+    assert len(store) == 0

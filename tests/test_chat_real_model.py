@@ -1,0 +1,82 @@
+"""The real all-MiniLM-L6-v2 model over the real sample corpus (200 MedQuAD articles).
+
+Marked slow: about a minute to embed the sample once per session on two cores."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from chat.answer import ask
+from chat.retrieve import search
+from chat.types import ANSWERED, NOT_COVERED
+from index.embedder import Embedder, SentenceTransformerEmbedder
+from index.reader import Index, open_index
+from ingest.pipeline import ingest
+
+SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "sample" / "corpus.jsonl"
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def model() -> Embedder:
+    return SentenceTransformerEmbedder()
+
+
+@pytest.fixture(scope="module")
+def sample_index(tmp_path_factory: pytest.TempPathFactory, model: Embedder) -> Index:
+    if not SAMPLE.exists():
+        pytest.skip(f"{SAMPLE} is not here")
+    root = tmp_path_factory.mktemp("real") / "ix"
+    report = ingest([SAMPLE], root, model)
+    assert report.documents_total == 200
+    return open_index(root, model=model.name)
+
+
+def test_real_vectors_are_normalised_and_similar_texts_are_close(model: Embedder) -> None:
+    vectors = model.embed(["eye pressure damages the optic nerve", "glaucoma", "tax returns"])
+    assert vectors.shape == (3, 384)
+    assert abs(float((vectors[0] ** 2).sum()) - 1.0) < 1e-4
+    assert vectors[0] @ vectors[1] > vectors[0] @ vectors[2]
+
+
+@pytest.mark.parametrize(
+    ("question", "article"),
+    [
+        ("What is stiff person syndrome?", "GARD_0005895"),
+        ("how do you get rheumatic fever", "GARD_0005360"),
+        ("what are the signs of endometriosis", "MPlusHealthTopics_0000328"),
+        ("is juvenile myoclonic epilepsy treatable", "GARD_0003325"),
+        ("how many people have Muenke syndrome", "GHR_0000684"),
+        ("cytomegalovirus brain damage in babies", "NINDS_0000092"),
+    ],
+)
+@pytest.mark.parametrize("mode", ["dense", "hybrid"])
+def test_obvious_questions_find_their_article_in_the_top_3(
+    sample_index: Index, model: Embedder, question: str, article: str, mode: str
+) -> None:
+    hits = search(sample_index, model, question, k=3, mode=mode, per_article=1)
+    assert article in [hit.passage.doc_id for hit in hits]
+
+
+def test_misspelled_question_still_finds_its_article(sample_index: Index, model: Embedder) -> None:
+    hits = search(sample_index, model, "endometreosis pain", k=3, per_article=1)
+    assert "MPlusHealthTopics_0000328" in [hit.passage.doc_id for hit in hits]
+
+
+def test_ask_answers_with_verbatim_quotes_from_the_right_article(
+    sample_index: Index, model: Embedder
+) -> None:
+    answer = ask(sample_index, model, "How is rheumatic fever treated?")
+    assert answer.kind == ANSWERED
+    assert answer.quotes[0].doc_id == "GARD_0005360"
+    for quote in answer.quotes:
+        assert quote.text == sample_index.document(quote.doc_id).text[quote.start : quote.end]
+
+
+def test_drug_question_is_not_answered(sample_index: Index, model: Embedder) -> None:
+    answer = ask(sample_index, model, "What should I know about storage and disposal of Abacavir?")
+    assert answer.kind == NOT_COVERED
+    assert answer.suggestions

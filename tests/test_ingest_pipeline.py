@@ -1,0 +1,122 @@
+"""Ingest into generations: incremental, prunable, refusing a mismatched model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from index import layout
+from index.errors import IndexMismatchError, InputError
+from index.reader import open_index
+from index.testing import SMALL_CORPUS, FakeEmbedder, write_jsonl
+from ingest.pipeline import ingest
+
+
+def test_first_ingest_indexes_every_document(tmp_path: Path) -> None:
+    corpus = write_jsonl(tmp_path / "corpus.jsonl", SMALL_CORPUS)
+    report = ingest([corpus], tmp_path / "ix", FakeEmbedder())
+    assert (report.added, report.documents_total, report.generation) == (4, 4, 1)
+    assert report.passages_embedded == report.passages_total > 0
+    index = open_index(tmp_path / "ix")
+    assert index.manifest.documents == 4
+    assert index.document("T_glaucoma").title == "Glaucoma"
+
+
+def test_reingest_unchanged_file_adds_nothing(tmp_path: Path) -> None:
+    corpus = write_jsonl(tmp_path / "corpus.jsonl", SMALL_CORPUS)
+    embedder = FakeEmbedder()
+    ingest([corpus], tmp_path / "ix", embedder)
+    calls_before = list(embedder.calls)
+    again = ingest([corpus], tmp_path / "ix", embedder)
+    assert (again.unchanged, again.added, again.updated, again.passages_embedded) == (4, 0, 0, 0)
+    assert again.generation == 1  # no new generation for a no-op
+    assert embedder.calls == calls_before
+    assert sorted(p.name for p in (tmp_path / "ix").glob("gen-*")) == ["gen-000001"]
+
+
+def test_changed_file_replaces_its_passages_and_embeds_only_new_text(tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    page = docs / "knee.md"
+    page.write_text(
+        "# Knee pain\n\nKnee pain is common.\n\n## Care\n\nRest the knee and use ice.\n"
+    )
+    embedder = FakeEmbedder()
+    first = ingest([docs], tmp_path / "ix", embedder)
+    page.write_text(
+        "# Knee pain\n\nKnee pain is common.\n\n## Care\n\nRaise the leg on a pillow.\n"
+    )
+    second = ingest([docs], tmp_path / "ix", embedder)
+    assert (second.updated, second.generation) == (1, 2)
+    assert second.passages_embedded < first.passages_embedded + 1
+    index = open_index(tmp_path / "ix")
+    ((doc_id, _),) = index.titles()
+    assert "pillow" in index.document(doc_id).text
+    assert "ice" not in index.document(doc_id).text
+    assert [h.passage.doc_id for h in index.hits(index.lexical("pillow", 5))] == [doc_id]
+    assert index.lexical("ice", 5) == []
+
+
+def test_prune_removes_documents_whose_files_are_gone(tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.txt").write_text("Alpha topic\n\nAlpha is the first letter of the Greek alphabet.\n")
+    (docs / "b.txt").write_text("Beta topic\n\nBeta is the second letter of the Greek alphabet.\n")
+    ingest([docs], tmp_path / "ix", FakeEmbedder())
+    (docs / "b.txt").unlink()
+    kept = ingest([docs], tmp_path / "ix", FakeEmbedder())
+    assert (kept.removed, kept.documents_total) == (0, 2)  # without --prune nothing is dropped
+    pruned = ingest([docs], tmp_path / "ix", FakeEmbedder(), prune=True)
+    assert (pruned.removed, pruned.documents_total) == (1, 1)
+    assert [title for _, title in open_index(tmp_path / "ix").titles()] == ["Alpha topic"]
+
+
+def test_prune_removes_articles_dropped_from_a_reread_jsonl(tmp_path: Path) -> None:
+    corpus = write_jsonl(tmp_path / "corpus.jsonl", SMALL_CORPUS)
+    ingest([corpus], tmp_path / "ix", FakeEmbedder())
+    write_jsonl(corpus, SMALL_CORPUS[:3])
+    report = ingest([corpus], tmp_path / "ix", FakeEmbedder(), prune=True)
+    assert (report.removed, report.documents_total) == (1, 3)
+    assert open_index(tmp_path / "ix").document("T_gout") is None
+
+
+def test_nothing_readable_raises_and_leaves_index_untouched(tmp_path: Path) -> None:
+    corpus = write_jsonl(tmp_path / "corpus.jsonl", SMALL_CORPUS)
+    ingest([corpus], tmp_path / "ix", FakeEmbedder())
+    empty = tmp_path / "empty.txt"
+    empty.write_text("")
+    with pytest.raises(InputError, match="nothing could be read.*empty file"):
+        ingest([empty], tmp_path / "ix", FakeEmbedder())
+    assert open_index(tmp_path / "ix").manifest.documents == 4
+
+
+def test_bad_files_are_reported_and_good_ones_indexed(tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "good.txt").write_text("Good article\n\nThis article can be read.\n")
+    (docs / "binary.txt").write_bytes(b"\x00\x01\x02binary")
+    (docs / "empty.md").write_text("")
+    report = ingest([docs], tmp_path / "ix", FakeEmbedder())
+    assert report.documents_total == 1
+    assert sorted(Path(s.path).name for s in report.skipped) == ["binary.txt", "empty.md"]
+
+
+def test_index_built_with_another_model_is_refused(tmp_path: Path) -> None:
+    corpus = write_jsonl(tmp_path / "corpus.jsonl", SMALL_CORPUS)
+    ingest([corpus], tmp_path / "ix", FakeEmbedder(name="model-a"))
+    with pytest.raises(IndexMismatchError, match="model-a"):
+        ingest([corpus], tmp_path / "ix", FakeEmbedder(name="model-b"))
+    with pytest.raises(IndexMismatchError, match="model-a"):
+        open_index(tmp_path / "ix", model="model-b")
+    assert open_index(tmp_path / "ix", model="model-a").generation == 1
+
+
+def test_old_generations_are_cleaned_up(tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus.jsonl"
+    for n in range(4):
+        write_jsonl(corpus, SMALL_CORPUS[: n + 1])
+        ingest([corpus], tmp_path / "ix", FakeEmbedder())
+    gens = sorted(p.name for p in (tmp_path / "ix").glob("gen-*"))
+    assert gens == ["gen-000003", "gen-000004"]
+    assert layout.current_generation(tmp_path / "ix").name == "gen-000004"
