@@ -17,10 +17,12 @@ def build(vectors: np.ndarray, ids: np.ndarray, kind: str = "auto") -> faiss.Ind
     if kind not in KINDS:
         raise ValueError(f"unknown vector index kind {kind!r}; use one of {', '.join(KINDS)}")
     dim = vectors.shape[1]
+    base: faiss.Index
     if kind == "hnsw" or (kind == "auto" and len(vectors) >= HNSW_THRESHOLD):
-        base = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
-        base.hnsw.efConstruction = 80
-        base.hnsw.efSearch = 128
+        hnsw = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
+        hnsw.hnsw.efConstruction = 80
+        hnsw.hnsw.efSearch = 128
+        base = hnsw
     else:
         base = faiss.IndexFlatIP(dim)
     index = faiss.IndexIDMap2(base)

@@ -75,6 +75,21 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=cmd_ask)
 
+    p = sub.add_parser("eval", help="score retrieval and answers on a question file")
+    p.add_argument("--questions", type=Path, required=True, metavar="FILE")
+    index_option(p)
+    p.add_argument(
+        "--mode", default="lexical,dense,hybrid", help="comma-separated modes (default: all three)"
+    )
+    p.add_argument("--depth", type=int, default=30, help="passages retrieved per question")
+    p.add_argument("--warmup", type=int, default=5, help="calls per mode left out of latency")
+    p.add_argument("--json", type=Path, metavar="OUT", help="write the report as JSON")
+    p.add_argument(
+        "--trec-run", type=Path, metavar="OUT", help="write OUT.<mode>.<level>.run and .qrels"
+    )
+    p.add_argument("--no-answers", action="store_true", help="skip the answer metrics")
+    p.set_defaults(run=cmd_eval)
+
     p = sub.add_parser("info", help="describe the index")
     index_option(p)
     p.add_argument("--json", action="store_true")
@@ -227,6 +242,49 @@ def hit_json(hit) -> dict[str, object]:
         "text": p.text,
         "score": hit.score,
     }
+
+
+def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
+    from tqdm import tqdm
+
+    from chat.evaluate import evaluate, format_report, report_json, write_trec
+    from chat.questions import load_questions
+    from index.reader import open_index
+
+    questions = load_questions(args.questions)
+    index = open_index(args.index)
+    embedder = _embedder(args)
+    index.require_model(embedder.name)
+    bars: dict[str, tqdm] = {}
+
+    def progress(stage: str, done: int, total: int) -> None:
+        bar = bars.get(stage)
+        if bar is None:
+            bar = bars[stage] = tqdm(
+                total=total, desc=stage, unit="q", file=sys.stderr, disable=None, leave=False
+            )
+        bar.update(done - bar.n)
+
+    report = evaluate(
+        index,
+        embedder,
+        questions,
+        modes=tuple(m.strip() for m in args.mode.split(",") if m.strip()),
+        depth=args.depth,
+        answers=not args.no_answers,
+        warmup=args.warmup,
+        questions_file=args.questions.name,
+        progress=progress,
+    )
+    for bar in bars.values():
+        bar.close()
+    print(format_report(report), end="")
+    if args.json:
+        args.json.write_text(json.dumps(report_json(report), indent=2) + "\n", encoding="utf-8")
+    if args.trec_run:
+        for mode, level, run, qrels in write_trec(report, args.trec_run).pairs:
+            print(f"trec: {mode} {level}: {qrels} {run}")
+    return 0
 
 
 def cmd_info(args: argparse.Namespace, settings: Settings) -> int:
