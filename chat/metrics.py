@@ -42,9 +42,7 @@ def true_recall_at(relevant: Collection[str], ranked: Sequence[str], k: int) -> 
     return found / len(gold)
 
 
-def reciprocal_rank(
-    relevant: Collection[str], ranked: Sequence[str], k: int = 10
-) -> float:
+def reciprocal_rank(relevant: Collection[str], ranked: Sequence[str], k: int = 10) -> float:
     """1 / rank of the first relevant id within the top k (ranks from 1), or 0.0 if none."""
     gold = _gold(relevant)
     for rank, doc in enumerate(_top(ranked, k), start=1):
@@ -57,11 +55,7 @@ def ndcg_at(relevant: Collection[str], ranked: Sequence[str], k: int) -> float:
     """nDCG@k with binary gains: DCG = sum of 1 / log2(rank + 1) over relevant ids in the top k,
     divided by the DCG of an ideal ranking of min(|relevant|, k) relevant ids."""
     gold = _gold(relevant)
-    dcg = sum(
-        _discount(rank)
-        for rank, doc in enumerate(_top(ranked, k), start=1)
-        if doc in gold
-    )
+    dcg = sum(_discount(rank) for rank, doc in enumerate(_top(ranked, k), start=1) if doc in gold)
     ideal = sum(_discount(rank) for rank in range(1, min(len(gold), k) + 1))
     return dcg / ideal
 
@@ -108,9 +102,7 @@ def score_runs(
     )
 
 
-def write_trec_run(
-    path: Path, runs: Mapping[str, Sequence[tuple[str, float]]], tag: str
-) -> None:
+def write_trec_run(path: Path, runs: Mapping[str, Sequence[tuple[str, float]]], tag: str) -> None:
     """Write ``qid Q0 docid rank score tag`` lines, ranks from 1, repeated docids dropped.
 
     trec_eval orders a question's documents by score, not by the rank column (ties by docid),
@@ -165,9 +157,7 @@ def _gold(relevant: Collection[str]) -> frozenset[str]:
     if isinstance(relevant, str):
         raise TypeError("relevant must be a collection of ids, not a single string")
     if not relevant:
-        raise ValueError(
-            "no relevant ids: leave unanswerable questions out before scoring"
-        )
+        raise ValueError("no relevant ids: leave unanswerable questions out before scoring")
     return frozenset(relevant)
 
 

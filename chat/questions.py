@@ -45,9 +45,7 @@ def load_questions(path: Path) -> list[Question]:
     except FileNotFoundError:
         raise InputError(f"{path}: no such questions file") from None
     except UnicodeDecodeError as error:
-        raise InputError(
-            f"{path}: not UTF-8 text ({error.reason} at byte {error.start})"
-        ) from None
+        raise InputError(f"{path}: not UTF-8 text ({error.reason} at byte {error.start})") from None
     except OSError as error:
         raise InputError(f"{path}: cannot read ({error.strerror})") from None
 
@@ -75,9 +73,7 @@ def _parse_line(line: str) -> Question:
     try:
         record = json.loads(line)
     except json.JSONDecodeError as error:
-        raise _BadLineError(
-            f"not valid JSON ({error.msg} at column {error.colno})"
-        ) from None
+        raise _BadLineError(f"not valid JSON ({error.msg} at column {error.colno})") from None
     if not isinstance(record, dict):
         raise _BadLineError(f"expected a JSON object, got {type(record).__name__}")
 
@@ -94,13 +90,9 @@ def _parse_line(line: str) -> Question:
         raise _BadLineError("'answerable' must be true or false")
 
     if answerable and not article_ids and not section_ids:
-        raise _BadLineError(
-            "answerable question has no 'article_id' and no 'section_ids'"
-        )
+        raise _BadLineError("answerable question has no 'article_id' and no 'section_ids'")
     if not answerable and (article_ids or section_ids or equivalent_article_ids):
-        raise _BadLineError(
-            "'answerable' is false but gold article or section ids are given"
-        )
+        raise _BadLineError("'answerable' is false but gold article or section ids are given")
 
     return Question(
         id=question_id,

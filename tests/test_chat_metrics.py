@@ -74,9 +74,7 @@ def test_recall_at_is_a_hit_rate_with_several_relevant_ids():
     assert recall_at({"a", "b"}, ["a", "c"], 5) == 1.0
     assert true_recall_at({"a", "b"}, ["a", "c"], 5) == 0.5
     # Gold {a, b, c}, a and c in the top 3: 2/3.
-    assert true_recall_at(["a", "b", "c"], ["a", "z", "c", "b"], 3) == pytest.approx(
-        2 / 3
-    )
+    assert true_recall_at(["a", "b", "c"], ["a", "z", "c", "b"], 3) == pytest.approx(2 / 3)
 
 
 def test_ndcg_with_two_relevant_ids():
@@ -103,17 +101,13 @@ def test_empty_ranking_scores_zero():
     assert ndcg_at({"x"}, [], 10) == 0.0
 
 
-@pytest.mark.parametrize(
-    "metric", [recall_at, true_recall_at, reciprocal_rank, ndcg_at]
-)
+@pytest.mark.parametrize("metric", [recall_at, true_recall_at, reciprocal_rank, ndcg_at])
 def test_empty_relevant_raises(metric):
     with pytest.raises(ValueError, match="unanswerable"):
         metric(set(), ["a"], 5)
 
 
-@pytest.mark.parametrize(
-    "metric", [recall_at, true_recall_at, reciprocal_rank, ndcg_at]
-)
+@pytest.mark.parametrize("metric", [recall_at, true_recall_at, reciprocal_rank, ndcg_at])
 def test_k_below_one_raises(metric):
     with pytest.raises(ValueError, match="k must be"):
         metric({"a"}, ["a"], 0)
@@ -157,9 +151,7 @@ def test_score_runs_refuses_no_questions():
 
 def test_write_trec_run_ranks_from_one_and_drops_repeats(tmp_path):
     path = tmp_path / "run.trec"
-    write_trec_run(
-        path, {"q1": [("a", 3.5), ("b", 2.0), ("a", 1.5), ("c", 1.0)]}, "bm25"
-    )
+    write_trec_run(path, {"q1": [("a", 3.5), ("b", 2.0), ("a", 1.5), ("c", 1.0)]}, "bm25")
     assert path.read_text(encoding="utf-8") == (
         "q1 Q0 a 1 3.5 bm25\nq1 Q0 b 2 2.0 bm25\nq1 Q0 c 3 1.0 bm25\n"
     )
@@ -206,9 +198,7 @@ def test_percentile_matches_numpy():
     for _ in range(100):
         values = [rng.uniform(0, 5) for _ in range(rng.randint(1, 40))]
         p = rng.choice([0, 50, 90, 95, 99, 100, rng.uniform(0, 100)])
-        assert percentile(values, p) == pytest.approx(
-            float(np.percentile(values, p)), abs=1e-12
-        )
+        assert percentile(values, p) == pytest.approx(float(np.percentile(values, p)), abs=1e-12)
 
 
 # --- cross-check against trec_eval (ir-measures runs it through pytrec_eval) ---
@@ -236,9 +226,7 @@ def _synthetic(seed: int, n_questions: int = 200):
 def _ir_measures_per_question(ir_measures, measures, qrels, runs):
     """{measure: {qid: value}} from ir-measures. Rankings are deduped first and scored with
     strictly falling scores, as trec_eval sorts by score and needs distinct docids."""
-    qrel_rows = [
-        ir_measures.Qrel(q, d, 1) for q, docs in qrels.items() for d in sorted(docs)
-    ]
+    qrel_rows = [ir_measures.Qrel(q, d, 1) for q, docs in qrels.items() for d in sorted(docs)]
     run_rows = [
         ir_measures.ScoredDoc(q, d, float(100 - rank))
         for q, ranked in runs.items()
@@ -262,9 +250,7 @@ def test_metrics_match_ir_measures_on_synthetic_questions():
     pairs += [(RR @ 10, reciprocal_rank, 10), (RR @ 3, reciprocal_rank, 3)]
     # nDCG@3 as well: with at most 4 gold ids, only a small k tests the cut of the ideal DCG.
     pairs += [(nDCG @ 10, ndcg_at, 10), (nDCG @ 3, ndcg_at, 3)]
-    theirs = _ir_measures_per_question(
-        ir_measures, [m for m, _, _ in pairs], qrels, runs
-    )
+    theirs = _ir_measures_per_question(ir_measures, [m for m, _, _ in pairs], qrels, runs)
 
     for measure, ours, k in pairs:
         for qid, relevant in qrels.items():
@@ -278,12 +264,8 @@ def test_metrics_match_ir_measures_on_synthetic_questions():
     for k in ks:
         expected = sum(theirs[Success @ k].values()) / len(qrels)
         assert scores.recall[k] == pytest.approx(expected, abs=1e-9)
-    assert scores.mrr10 == pytest.approx(
-        sum(theirs[RR @ 10].values()) / len(qrels), abs=1e-9
-    )
-    assert scores.ndcg10 == pytest.approx(
-        sum(theirs[nDCG @ 10].values()) / len(qrels), abs=1e-9
-    )
+    assert scores.mrr10 == pytest.approx(sum(theirs[RR @ 10].values()) / len(qrels), abs=1e-9)
+    assert scores.ndcg10 == pytest.approx(sum(theirs[nDCG @ 10].values()) / len(qrels), abs=1e-9)
 
 
 def test_synthetic_data_exercises_the_edge_cases():
@@ -299,9 +281,7 @@ def test_written_trec_files_score_the_same_in_ir_measures(tmp_path):
     from ir_measures import RR, Success, nDCG
 
     qrels, runs = _synthetic(seed=11, n_questions=50)
-    scored_runs = {
-        q: [(d, 1.0 / (rank + 1)) for rank, d in enumerate(r)] for q, r in runs.items()
-    }
+    scored_runs = {q: [(d, 1.0 / (rank + 1)) for rank, d in enumerate(r)] for q, r in runs.items()}
     write_trec_qrels(tmp_path / "qrels.txt", qrels)
     write_trec_run(tmp_path / "run.txt", scored_runs, "test")
     per_question: dict[object, dict[str, float]] = {}
@@ -314,8 +294,6 @@ def test_written_trec_files_score_the_same_in_ir_measures(tmp_path):
 
     scores = score_runs(qrels, runs, ks=(5,))
     n = len(qrels)
-    assert scores.recall[5] == pytest.approx(
-        sum(per_question[Success @ 5].values()) / n
-    )
+    assert scores.recall[5] == pytest.approx(sum(per_question[Success @ 5].values()) / n)
     assert scores.mrr10 == pytest.approx(sum(per_question[RR @ 10].values()) / n)
     assert scores.ndcg10 == pytest.approx(sum(per_question[nDCG @ 10].values()) / n)

@@ -151,9 +151,7 @@ def test_bad_line_raises_with_file_name_and_line_number(tmp_path, bad_line, mess
 
 
 def test_message_names_the_missing_field_exactly(tmp_path):
-    path = _write(
-        tmp_path, *[json.dumps(GOOD | {"id": f"q{i}"}) for i in range(6)], '{"id": "x"}'
-    )
+    path = _write(tmp_path, *[json.dumps(GOOD | {"id": f"q{i}"}) for i in range(6)], '{"id": "x"}')
     with pytest.raises(InputError) as caught:
         load_questions(path)
     assert str(caught.value) == "questions.jsonl line 7: missing 'question'"
@@ -188,9 +186,7 @@ def _first_lines(source: Path, target: Path, count: int) -> Path:
 
 
 def test_loads_the_first_rows_of_the_real_dev_questions(tmp_path):
-    path = _first_lines(
-        CORPUS / "questions-dev.jsonl", tmp_path / "questions-dev.jsonl", 200
-    )
+    path = _first_lines(CORPUS / "questions-dev.jsonl", tmp_path / "questions-dev.jsonl", 200)
     questions = load_questions(path)
     assert len(questions) == 200
     for question in questions:
@@ -204,9 +200,7 @@ def test_loads_the_first_rows_of_the_real_dev_questions(tmp_path):
 
 
 def test_loads_the_first_rows_of_the_real_unanswerable_questions(tmp_path):
-    path = _first_lines(
-        CORPUS / "unanswerable-dev.jsonl", tmp_path / "unanswerable-dev.jsonl", 200
-    )
+    path = _first_lines(CORPUS / "unanswerable-dev.jsonl", tmp_path / "unanswerable-dev.jsonl", 200)
     questions = load_questions(path)
     assert len(questions) == 200
     for question in questions:

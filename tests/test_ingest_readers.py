@@ -367,7 +367,10 @@ def test_corpus_jsonl_keeps_ids_titles_sections_and_offsets() -> None:
             (s["id"], s["heading"], s["start"], s["end"]) for s in record["sections"]
         ]
         if record["synonyms"]:
-            assert document.meta() == {"path": str(CORPUS_SAMPLE), "synonyms": "; ".join(record["synonyms"])}
+            assert document.meta() == {
+                "path": str(CORPUS_SAMPLE),
+                "synonyms": "; ".join(record["synonyms"]),
+            }
 
 
 def test_jsonl_line_without_sections_url_or_source_gets_one_section(tmp_path: Path) -> None:

@@ -90,6 +90,19 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     p.add_argument("--no-answers", action="store_true", help="skip the answer metrics")
     p.set_defaults(run=cmd_eval)
 
+    p = sub.add_parser("serve", help="serve the patient chat, staff search and JSON API")
+    index_option(p)
+    p.add_argument("--host", default=settings.host)
+    p.add_argument("--port", type=int, default=settings.port)
+    p.set_defaults(run=cmd_serve)
+
+    p = sub.add_parser("feedback", help="work with stored feedback")
+    feedback = p.add_subparsers(required=True, metavar="ACTION")
+    p = feedback.add_parser("export", help="write feedback as a question file for `medcite eval`")
+    p.add_argument("out", type=Path, metavar="OUT.jsonl")
+    index_option(p)
+    p.set_defaults(run=cmd_feedback_export)
+
     p = sub.add_parser("info", help="describe the index")
     index_option(p)
     p.add_argument("--json", action="store_true")
@@ -284,6 +297,30 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     if args.trec_run:
         for mode, level, run, qrels in write_trec(report, args.trec_run).pairs:
             print(f"trec: {mode} {level}: {qrels} {run}")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    from web.app import serve
+
+    serve(
+        settings.model_copy(
+            update={
+                "index": args.index,
+                "host": args.host,
+                "port": args.port,
+                "embedder": args.embedder,
+            }
+        )
+    )
+    return 0
+
+
+def cmd_feedback_export(args: argparse.Namespace, settings: Settings) -> int:
+    from chat.feedback import export_feedback
+
+    count = export_feedback(args.index, args.out)
+    print(f"wrote {count} question(s) to {args.out}")
     return 0
 
 

@@ -1,0 +1,141 @@
+"""The web app: ``create_app(settings)`` builds it, ``serve(settings)`` runs it with uvicorn."""
+
+from __future__ import annotations
+
+import copy
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import jinja2
+import uvicorn
+from fastapi import FastAPI
+from fastapi.concurrency import run_in_threadpool
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+
+from chat.conversation import ConversationStore
+from chat.feedback import FeedbackStore, feedback_path
+from chat.safety import DISCLAIMER
+from index.embedder import Embedder, make_embedder
+from web import routes_api, routes_doc, routes_ops, routes_patient, routes_staff
+from web.config import Settings
+from web.deps import IndexHolder, Transcripts
+from web.schemas import safe_url
+from web.security import (
+    GuardMiddleware,
+    SecurityHeadersMiddleware,
+    install_error_handlers,
+    user_message,
+)
+
+logger = logging.getLogger("medcite.web")
+
+WEB_DIR = Path(__file__).resolve().parent
+TEMPLATES_DIR = WEB_DIR / "templates"
+STATIC_DIR = WEB_DIR / "static"
+
+
+def sentence(text: str) -> str:
+    """An error message as a sentence: capital first letter, full stop at the end."""
+    text = text.strip()
+    if not text:
+        return text
+    text = text[0].upper() + text[1:]
+    return text if text[-1] in ".!?" else text + "."
+
+
+def make_templates() -> Jinja2Templates:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
+        autoescape=True,  # every template, whatever its name; corpus and user text is data
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.globals["disclaimer"] = DISCLAIMER
+    env.filters["http_url"] = safe_url
+    env.filters["sentence"] = sentence
+    return Jinja2Templates(env=env)
+
+
+def create_app(settings: Settings, *, embedder: Embedder | None = None) -> FastAPI:
+    """The medcite web app. The embedder (unless given, e.g. a fake in tests) and the index
+    are loaded once, at start-up; a missing or broken index does not stop the app, it makes
+    /readyz and the pages answer 503 with the reason until ``POST /api/admin/reload``."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        model: Embedder = (
+            embedder
+            if embedder is not None
+            else await run_in_threadpool(make_embedder, settings.embedder)
+        )
+        holder = IndexHolder(settings.index, model.name)
+        await run_in_threadpool(holder.load)
+        if holder.error is not None:
+            logger.warning("%s", user_message(holder.error))
+        app.state.embedder = model
+        app.state.index_holder = holder
+        yield
+
+    app = FastAPI(
+        title="medcite",
+        summary="Answers health questions only with verbatim, cited quotes from NIH articles.",
+        version="0.1.0",
+        docs_url=None,  # the default page loads Swagger UI from a CDN; ours is in routes_api
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.templates = make_templates()
+    app.state.conversations = ConversationStore()
+    app.state.transcripts = Transcripts()
+    app.state.feedback = FeedbackStore(feedback_path(settings.index))
+
+    install_error_handlers(app)
+    app.add_middleware(
+        GuardMiddleware,
+        max_body_bytes=settings.max_body_bytes,
+        max_query_bytes=settings.max_query_bytes,
+    )
+    app.add_middleware(SecurityHeadersMiddleware)  # outermost: every response gets them
+
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.include_router(routes_patient.router)
+    app.include_router(routes_doc.router)
+    app.include_router(routes_staff.router)
+    app.include_router(routes_api.router)
+    app.include_router(routes_api.docs_router)
+    app.include_router(routes_ops.router)
+    return app
+
+
+class DropQueryString(logging.Filter):
+    """Access log lines without query strings: a search query may be a patient's question."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) >= 3 and isinstance(args[2], str):
+            record.args = (*args[:2], args[2].split("?", 1)[0], *args[3:])
+        return True
+
+
+def log_config() -> dict[str, object]:
+    config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
+    config.setdefault("filters", {})["no_query"] = {"()": DropQueryString}
+    config["handlers"]["access"]["filters"] = ["no_query"]
+    config.setdefault("loggers", {})["medcite"] = {"handlers": ["default"], "level": "INFO"}
+    return config
+
+
+def serve(settings: Settings) -> None:
+    """Run the app with uvicorn on ``settings.host:settings.port`` until interrupted."""
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_config=log_config(),
+        proxy_headers=False,
+    )
