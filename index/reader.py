@@ -14,6 +14,8 @@ import numpy as np
 
 from index import layout, store, vectors
 from index.errors import IndexCorruptError, IndexMismatchError
+from index.spelling import Speller
+from index.text import stem
 from index.types import Document, Hit
 
 
@@ -30,15 +32,31 @@ class Index:
     conn: sqlite3.Connection
     vector_index: faiss.Index
     lock: threading.Lock
-    _df: dict[str, int] | None = None
+    labels: np.ndarray  # one "Title — Heading" vector per distinct section label
+    label_of: dict[int, int]  # passage rowid -> row of ``labels``
+    vocabulary: dict[str, int]  # word -> number of passages it occurs in
+    _stem_df: dict[str, int] | None = None
+    _speller: Speller | None = None
+
+    @property
+    def speller(self) -> Speller:
+        """Spelling correction against this index's vocabulary (built on first use)."""
+        if self._speller is None:
+            self._speller = Speller(self.vocabulary)
+        return self._speller
 
     def idf(self, term: str) -> float:
-        """Smoothed inverse passage frequency of a stemmed term (unknown terms weigh most)."""
-        if self._df is None:
-            with self.lock:
-                self._df = store.term_frequencies(self.conn)
+        """Smoothed inverse passage frequency of a stemmed term (unknown terms weigh most).
+
+        A stem's frequency is that of its most frequent word form, a close lower bound."""
+        if self._stem_df is None:
+            stem_df: dict[str, int] = {}
+            for word, df in self.vocabulary.items():
+                key = stem(word)
+                stem_df[key] = max(stem_df.get(key, 0), df)
+            self._stem_df = stem_df
         n = max(self.manifest.passages, 1)
-        return math.log((n + 1) / (self._df.get(term, 0) + 0.5))
+        return math.log((n + 1) / (self._stem_df.get(term, 0) + 0.5))
 
     @property
     def generation(self) -> int:
@@ -50,6 +68,21 @@ class Index:
 
     def dense(self, query_vector: np.ndarray, k: int) -> list[tuple[int, float]]:
         return vectors.search(self.vector_index, query_vector, k)
+
+    def dense_scores(self, query_vector: np.ndarray, rowids: list[int]) -> np.ndarray:
+        """Exact cosine of the query to each passage (for passages found by other means)."""
+        if not rowids:
+            return np.zeros(0, dtype=np.float32)
+        stored = np.vstack([self.vector_index.reconstruct(int(r)) for r in rowids])
+        return stored @ query_vector
+
+    def label_scores(self, query_vector: np.ndarray, rowids: list[int]) -> np.ndarray:
+        """Cosine of the query to each passage's section label ("Glaucoma — Treatment")."""
+        rows = [self.label_of.get(r, -1) for r in rowids]
+        if not rows or not len(self.labels):
+            return np.zeros(len(rowids), dtype=np.float32)
+        scores = self.labels[[max(r, 0) for r in rows]] @ query_vector
+        return np.where(np.array(rows) >= 0, scores, 0.0).astype(np.float32)
 
     def lexical(self, text: str, k: int) -> list[tuple[int, float]]:
         with self.lock:
@@ -118,14 +151,32 @@ def open_index(root: Path, model: str | None = None) -> Index:
         conn = store.connect(directory / layout.STORE_FILE, readonly=True)
         conn.execute("SELECT count(*) FROM passages").fetchone()
         vector_index = vectors.load(directory / layout.VECTORS_FILE)
+        if vector_index.d != manifest.dim:
+            raise IndexMismatchError(
+                f"{directory / layout.VECTORS_FILE} has dimension {vector_index.d}, "
+                f"the manifest says {manifest.dim}"
+            )
+        keys, labels = store.label_vectors(conn)
+        row_of_key = {key: row for row, key in enumerate(keys)}
+        label_of = {
+            rowid: row_of_key[key]
+            for rowid, key, _ in store.passage_labels(conn, manifest.model)
+            if key in row_of_key
+        }
+        vocabulary = store.word_frequencies(conn)
     except (sqlite3.DatabaseError, RuntimeError) as exc:
         raise IndexCorruptError(f"the index at {directory} cannot be read: {exc}") from exc
-    if vector_index.d != manifest.dim:
-        raise IndexMismatchError(
-            f"{directory / layout.VECTORS_FILE} has dimension {vector_index.d}, "
-            f"the manifest says {manifest.dim}"
-        )
-    index = Index(root, directory, manifest, conn, vector_index, threading.Lock())
+    index = Index(
+        root,
+        directory,
+        manifest,
+        conn,
+        vector_index,
+        threading.Lock(),
+        labels,
+        label_of,
+        vocabulary,
+    )
     if model is not None:
         index.require_model(model)
     return index

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from index.text import terms, words
-from index.types import Document, Passage, Section
+from index.text import section_label, words
+from index.types import Document, Passage, Section, content_id
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -39,7 +39,8 @@ CREATE TABLE IF NOT EXISTS passages (
 );
 CREATE INDEX IF NOT EXISTS passages_doc ON passages(doc_id);
 CREATE INDEX IF NOT EXISTS passages_key ON passages(embed_key);
-CREATE TABLE IF NOT EXISTS terms (term TEXT PRIMARY KEY, df INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS words (word TEXT PRIMARY KEY, df INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS labels (key TEXT PRIMARY KEY, vector BLOB NOT NULL);
 CREATE VIRTUAL TABLE IF NOT EXISTS passages_fts
     USING fts5(title, heading, body, tokenize='porter unicode61');
 """
@@ -303,21 +304,55 @@ def all_vectors(conn: sqlite3.Connection, dim: int) -> tuple[np.ndarray, np.ndar
     return ids, matrix
 
 
-def rebuild_terms(conn: sqlite3.Connection) -> None:
-    """Passage frequency of every term, for idf weights at question time."""
+def vector_key(model: str, text: str) -> str:
+    """The cache key of a text's vector: the same text under the same model is embedded once."""
+    return content_id(model, text, length=32)
+
+
+def passage_labels(conn: sqlite3.Connection, model: str) -> list[tuple[int, str, str]]:
+    """(rowid, label key, label text) of every passage; the label is "Title — Heading"."""
+    rows = conn.execute(
+        "SELECT p.rowid, d.title, p.heading FROM passages p JOIN documents d ON d.id = p.doc_id"
+    )
+    out = []
+    for rowid, title, heading in rows:
+        text = section_label(title, heading)
+        out.append((rowid, vector_key(model, text), text))
+    return out
+
+
+def label_vectors(conn: sqlite3.Connection) -> tuple[list[str], np.ndarray]:
+    rows = conn.execute("SELECT key, vector FROM labels ORDER BY key").fetchall()
+    if not rows:
+        return [], np.zeros((0, 0), dtype=np.float32)
+    return [r[0] for r in rows], np.vstack([np.frombuffer(r[1], dtype=np.float32) for r in rows])
+
+
+def label_keys(conn: sqlite3.Connection) -> set[str]:
+    return {row[0] for row in conn.execute("SELECT key FROM labels")}
+
+
+def replace_labels(conn: sqlite3.Connection, keep: set[str], new: dict[str, bytes]) -> None:
+    """Add ``new`` label vectors and drop those no passage uses any more."""
+    conn.executemany("INSERT OR REPLACE INTO labels (key, vector) VALUES (?, ?)", new.items())
+    conn.executemany("DELETE FROM labels WHERE key = ?", [(k,) for k in label_keys(conn) - keep])
+
+
+def rebuild_words(conn: sqlite3.Connection) -> None:
+    """Passage frequency of every word: the vocabulary for idf weights and spelling."""
     df: Counter[str] = Counter()
     rows = conn.execute(
         "SELECT d.title, substr(d.text, p.start_char + 1, p.end_char - p.start_char)"
         " FROM passages p JOIN documents d ON d.id = p.doc_id"
     )
     for title, body in rows:
-        df.update(set(terms(title + " " + body)))
-    conn.execute("DELETE FROM terms")
-    conn.executemany("INSERT INTO terms (term, df) VALUES (?, ?)", df.items())
+        df.update(set(words(title + " " + body)))
+    conn.execute("DELETE FROM words")
+    conn.executemany("INSERT INTO words (word, df) VALUES (?, ?)", df.items())
 
 
-def term_frequencies(conn: sqlite3.Connection) -> dict[str, int]:
-    return {row[0]: row[1] for row in conn.execute("SELECT term, df FROM terms")}
+def word_frequencies(conn: sqlite3.Connection) -> dict[str, int]:
+    return {row[0]: row[1] for row in conn.execute("SELECT word, df FROM words")}
 
 
 def counts(conn: sqlite3.Connection) -> dict[str, int]:

@@ -86,6 +86,11 @@ def word_spans(text: str, start: int, end: int) -> list[tuple[int, int]]:
     return [(m.start(), m.end()) for m in re.compile(r"\S+").finditer(text, start, end)]
 
 
+def section_label(title: str, heading: str) -> str:
+    """What a section is about, as a reader would name it: "Glaucoma — Treatment"."""
+    return f"{title} — {heading}" if heading else title
+
+
 def stem(word: str) -> str:
     """A light stemmer, enough to match plurals and -ing/-ed forms ("symptoms" ~ "symptom")."""
     if len(word) > 4 and word.endswith("ies"):

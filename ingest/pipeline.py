@@ -11,7 +11,7 @@ from pathlib import Path
 from index import layout, store, vectors
 from index.embedder import Embedder
 from index.errors import IndexMismatchError, InputError
-from index.types import Document, content_id
+from index.types import Document
 from ingest.chunk import DEFAULT_MAX_WORDS, chunk_document, embedding_text
 from ingest.readers import Skipped, read_paths
 
@@ -32,6 +32,7 @@ class IngestReport:
     documents_total: int
     passages_total: int
     passages_embedded: int
+    labels_embedded: int
     embed_seconds: float
     seconds: float
     skipped: tuple[Skipped, ...]
@@ -79,25 +80,29 @@ def ingest(
         if previous is not None:
             store.copy_store(previous / layout.STORE_FILE, store_path)
         conn = store.connect(store_path)
-        embedded, embed_seconds = 0, 0.0
+        embedded, embed_seconds, labels_embedded = 0, 0.0, 0
         try:
             with conn:
                 changes = _apply_documents(conn, documents, embedder.name, max_words)
                 if prune:
                     changes = replace(changes, removed=_prune(conn, documents))
-            if previous is None or changes.any():
+            labels = store.passage_labels(conn, embedder.name)
+            missing_labels = {key for _, key, _ in labels} - store.label_keys(conn)
+            stale = changes.any() or bool(missing_labels) or not store.word_frequencies(conn)
+            if previous is None or stale:
                 with conn:
-                    store.rebuild_terms(conn)
+                    store.rebuild_words(conn)
                 embed_started = time.perf_counter()
                 embedded = _embed_missing(conn, embedder, progress)
                 embed_seconds = time.perf_counter() - embed_started
+                labels_embedded = _embed_labels(conn, embedder, labels)
                 ids, matrix = store.all_vectors(conn, embedder.dim)
                 kind = _vector_kind(vector_index, len(ids))
                 vectors.save(vectors.build(matrix, ids, kind), staging / layout.VECTORS_FILE)
             totals = store.counts(conn)
         finally:
             conn.close()
-        if previous is not None and not changes.any():
+        if previous is not None and not stale:
             # Nothing changed: keep serving the current generation, write nothing new.
             layout.remove_staging_dirs(index_dir)
             generation = int(previous.name[4:])
@@ -130,6 +135,7 @@ def ingest(
         documents_total=totals["documents"],
         passages_total=totals["passages"],
         passages_embedded=embedded,
+        labels_embedded=labels_embedded,
         embed_seconds=embed_seconds,
         seconds=time.perf_counter() - started,
         skipped=report.skipped,
@@ -153,10 +159,6 @@ def _vector_kind(requested: str, size: int) -> str:
     return "flat"
 
 
-def embed_key(model: str, text: str) -> str:
-    return content_id(model, text, length=32)
-
-
 def _apply_documents(
     conn: sqlite3.Connection, documents: list[Document], model: str, max_words: int
 ) -> Changes:
@@ -169,7 +171,8 @@ def _apply_documents(
             continue
         passages = chunk_document(document, max_words)
         keys = [
-            embed_key(model, embedding_text(document.title, p.heading, p.text)) for p in passages
+            store.vector_key(model, embedding_text(document.title, p.heading, p.text))
+            for p in passages
         ]
         known = store.vectors_for_keys(conn, keys)
         if state is not None:
@@ -195,6 +198,23 @@ def _prune(conn: sqlite3.Connection, documents: list[Document]) -> int:
             store.delete_document(conn, doc_id)
             removed += 1
     return removed
+
+
+def _embed_labels(
+    conn: sqlite3.Connection, embedder: Embedder, labels: list[tuple[int, str, str]]
+) -> int:
+    """Vectors of section labels ("Title — Heading") not embedded before; returns how many."""
+    wanted = {key: text for _, key, text in labels}
+    have = store.label_keys(conn)
+    todo = sorted((key, text) for key, text in wanted.items() if key not in have)
+    new: dict[str, bytes] = {}
+    for i in range(0, len(todo), EMBED_BATCH):
+        batch = todo[i : i + EMBED_BATCH]
+        matrix = embedder.embed([text for _, text in batch])
+        new.update((key, matrix[j].astype("float32").tobytes()) for j, (key, _) in enumerate(batch))
+    with conn:
+        store.replace_labels(conn, set(wanted), new)
+    return len(todo)
 
 
 def _embed_missing(conn: sqlite3.Connection, embedder: Embedder, progress: Progress | None) -> int:

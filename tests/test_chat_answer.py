@@ -13,7 +13,7 @@ from index.testing import SMALL_CORPUS, FakeEmbedder, write_jsonl
 from ingest.pipeline import ingest
 
 # With the fake embedder, coverage of the question's words decides.
-LENIENT = AbstainPolicy(bias=-3.0, w_dense=0.0, w_cover=6.0, threshold=0.5)
+LENIENT = AbstainPolicy(bias=-3.0, w_dense=0.0, w_cover=6.0, w_unknown=0.0, threshold=0.5)
 
 
 @pytest.fixture(scope="module")

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
-from chat.retrieve import Filters, diversify, reciprocal_rank_fusion, search
+from chat.retrieve import Filters, diversify, fuse, search
 from index.errors import InputError
 from index.reader import Index, open_index
 from index.testing import SMALL_CORPUS, FakeEmbedder, write_jsonl
@@ -37,7 +38,7 @@ def test_hits_carry_title_url_and_signals(small_index: Index) -> None:
         "TestSource",
     )
     assert hit.passage.heading == "Treatment"
-    assert {"dense", "lexical", "dense_rank", "lexical_rank"} <= dict(hit.signals).keys()
+    assert {"dense", "lexical", "label", "dense_rank", "lexical_rank"} <= dict(hit.signals).keys()
 
 
 def test_source_filter_keeps_only_that_source(small_index: Index) -> None:
@@ -83,12 +84,20 @@ def test_query_of_only_punctuation_or_fts_syntax_is_safe(small_index: Index) -> 
     assert search(small_index, FakeEmbedder(), "gout AND OR NOT", mode="lexical")[0].title == "Gout"
 
 
-def test_reciprocal_rank_fusion_by_hand() -> None:
-    # a: 1/61 + 1/62 ; b: 1/62 + 1/61 ; c: 1/63 -> a and b tie (broken by id), c last
-    fused = reciprocal_rank_fusion([[(1, 9.0), (2, 8.0), (3, 7.0)], [(2, 0.9), (1, 0.8)]])
-    assert [rowid for rowid, _ in fused] == [1, 2, 3]
-    assert fused[0][1] == pytest.approx(1 / 61 + 1 / 62)
-    assert fused[2][1] == pytest.approx(1 / 63)
+def test_fusion_by_hand() -> None:
+    class StubIndex:
+        def dense_scores(self, query: np.ndarray, rowids: list[int]) -> np.ndarray:
+            return np.array([0.5 for _ in rowids])  # only asked for passages dense did not find
+
+        def label_scores(self, query: np.ndarray, rowids: list[int]) -> np.ndarray:
+            return np.array([{1: 0.1, 2: 0.9, 3: 0.0}[r] for r in rowids])
+
+    signals: dict[int, dict[str, float]] = {}
+    fused = fuse(StubIndex(), np.zeros(2), [(1, 0.8), (2, 0.6)], [(3, 10.0), (1, 5.0)], signals)
+    # 1: 0.8 + 0.3 * 5/10 + 0.1 = 1.05   2: 0.6 + 0 + 0.9 = 1.5   3: 0.5 + 0.3 * 10/10 + 0 = 0.8
+    assert [rowid for rowid, _ in fused] == [2, 1, 3]
+    assert [score for _, score in fused] == pytest.approx([1.5, 1.05, 0.8])
+    assert signals[3] == {"dense": 0.5, "label": 0.0}
 
 
 def test_diversify_keeps_order_and_caps_each_article() -> None:

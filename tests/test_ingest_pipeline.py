@@ -120,3 +120,14 @@ def test_old_generations_are_cleaned_up(tmp_path: Path) -> None:
     gens = sorted(p.name for p in (tmp_path / "ix").glob("gen-*"))
     assert gens == ["gen-000003", "gen-000004"]
     assert layout.current_generation(tmp_path / "ix").name == "gen-000004"
+
+
+def test_section_labels_and_vocabulary_are_stored_for_every_passage(tmp_path: Path) -> None:
+    corpus = write_jsonl(tmp_path / "corpus.jsonl", SMALL_CORPUS)
+    report = ingest([corpus], tmp_path / "ix", FakeEmbedder())
+    assert report.labels_embedded == 8  # 3 + 2 + 2 + 1 sections, each its own "Title — Heading"
+    index = open_index(tmp_path / "ix")
+    assert len(index.label_of) == report.passages_total
+    assert index.vocabulary["glaucoma"] == 3  # passages using the word (titles count)
+    again = ingest([corpus], tmp_path / "ix", FakeEmbedder())
+    assert (again.labels_embedded, again.generation) == (0, 1)

@@ -110,9 +110,13 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     return parser
 
 
-def _embedder(args: argparse.Namespace):
+def _embedder(args: argparse.Namespace, *, batch: bool = False):
+    """The embedder; one thread per query unless ``batch`` (ingest) wants every core."""
     from index.embedder import make_embedder
+    from index.threads import limit_threads
 
+    if not batch:
+        limit_threads(1)
     try:
         return make_embedder(args.embedder)
     except ValueError as exc:
@@ -143,7 +147,7 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     report = ingest(
         args.paths,
         args.index,
-        _embedder(args),
+        _embedder(args, batch=True),
         max_words=args.max_words,
         prune=args.prune,
         vector_index=args.vector_index,

@@ -1,0 +1,86 @@
+"""Spelling correction against the words the indexed articles actually use.
+
+Patients misspell ("glacoma", "astma", "diabeties"); a misspelled word finds nothing in the
+lexical index and embeds badly. A word the articles never use is replaced by the most frequent
+article word within a small edit distance; anything else (including names the corpus does not
+know at all, such as most drug names) is left as typed."""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Mapping
+
+_WORD = re.compile(r"[A-Za-z]+")
+MIN_LENGTH = 4  # shorter words are too ambiguous to correct
+MIN_FREQUENCY = 3  # a correction must be a word used in at least this many passages
+RARE_RATIO = 20  # a rare known word gives way only to a neighbour this many times as common
+
+
+def edit_distance(a: str, b: str, limit: int) -> int:
+    """Optimal string alignment distance (a swap of neighbours counts 1), or limit + 1 when it
+    is larger than ``limit``."""
+    if abs(len(a) - len(b)) > limit:
+        return limit + 1
+    previous2: list[int] = []
+    previous = list(range(len(b) + 1))
+    for i in range(1, len(a) + 1):
+        current = [i] + [0] * len(b)
+        for j in range(1, len(b) + 1):
+            cost = 0 if a[i - 1] == b[j - 1] else 1
+            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + cost)
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                current[j] = min(current[j], previous2[j - 2] + 1)
+        if min(current) > limit:
+            return limit + 1
+        previous2, previous = previous, current
+    return previous[-1]
+
+
+def allowed_distance(word: str) -> int:
+    return 1 if len(word) <= 5 else 2
+
+
+class Speller:
+    """Corrects words against a vocabulary of word -> passage frequency."""
+
+    def __init__(self, vocabulary: Mapping[str, int]) -> None:
+        self.vocabulary = vocabulary
+        # Candidates by first letter: a typo rarely changes the first letter.
+        self._by_initial: dict[str, list[tuple[str, int]]] = defaultdict(list)
+        for word, df in vocabulary.items():
+            if df >= MIN_FREQUENCY and word.isalpha() and len(word) >= MIN_LENGTH - 1:
+                self._by_initial[word[0]].append((word, df))
+
+    def suggest(self, word: str) -> str | None:
+        """The correction of a lower-case ``word``, or None to keep it.
+
+        A word the articles use only once or twice may itself be a typo in an article
+        ("symtoms"): it is corrected only to a neighbour used far more often."""
+        known = self.vocabulary.get(word, 0)
+        if len(word) < MIN_LENGTH or not word.isalpha() or known >= MIN_FREQUENCY:
+            return None
+        limit = allowed_distance(word) if not known else 1
+        best: tuple[int, int, str] | None = None  # (distance, -frequency, word)
+        for candidate, df in self._by_initial.get(word[0], ()):
+            if abs(len(candidate) - len(word)) > limit:
+                continue
+            distance = edit_distance(word, candidate, limit)
+            if distance <= limit and (best is None or (distance, -df, candidate) < best):
+                best = (distance, -df, candidate)
+        if best is None or (known and -best[1] < RARE_RATIO * known):
+            return None
+        return best[2]
+
+    def correct(self, text: str) -> str:
+        """``text`` with unknown words replaced by their corrections, all else kept as typed."""
+
+        def replace(match: re.Match[str]) -> str:
+            suggestion = self.suggest(match.group(0).lower())
+            return suggestion if suggestion else match.group(0)
+
+        return _WORD.sub(replace, text)
+
+    def unknown_words(self, text: str) -> list[str]:
+        """Words of ``text`` (lower-cased) that the articles never use."""
+        return [w for w in (m.lower() for m in _WORD.findall(text)) if w not in self.vocabulary]
