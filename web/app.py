@@ -19,14 +19,17 @@ from chat.conversation import ConversationStore
 from chat.feedback import FeedbackStore, feedback_path
 from chat.safety import DISCLAIMER
 from index.embedder import Embedder, make_embedder
+from index.threads import limit_threads
 from web import routes_api, routes_doc, routes_ops, routes_patient, routes_staff
 from web.config import Settings
 from web.deps import IndexHolder, Transcripts
+from web.limits import install_limits
 from web.schemas import safe_url
 from web.security import (
     GuardMiddleware,
     SecurityHeadersMiddleware,
     install_error_handlers,
+    loggable_path,
     user_message,
 )
 
@@ -67,6 +70,7 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> FastA
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        limit_threads(settings.query_threads)
         model: Embedder = (
             embedder
             if embedder is not None
@@ -100,6 +104,7 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> FastA
         max_body_bytes=settings.max_body_bytes,
         max_query_bytes=settings.max_query_bytes,
     )
+    install_limits(app, settings)  # before the body is read; inside the security headers
     app.add_middleware(SecurityHeadersMiddleware)  # outermost: every response gets them
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
@@ -113,12 +118,13 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> FastA
 
 
 class DropQueryString(logging.Filter):
-    """Access log lines without query strings: a search query may be a patient's question."""
+    """Access log lines without query strings (a search query may be a patient's question)
+    and without anything personal in the path (``web.security.loggable_path``)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         args = record.args
         if isinstance(args, tuple) and len(args) >= 3 and isinstance(args[2], str):
-            record.args = (*args[:2], args[2].split("?", 1)[0], *args[3:])
+            record.args = (*args[:2], loggable_path(args[2].split("?", 1)[0]), *args[3:])
         return True
 
 

@@ -10,9 +10,11 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
+import re
 import secrets
 import traceback
 from typing import Annotated
+from urllib.parse import quote, unquote
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -61,6 +63,28 @@ STATUS_BY_ERROR: tuple[tuple[type[MedciteError], int], ...] = (
     (MedciteError, 500),
 )
 NOT_READY = (IndexMissingError, IndexCorruptError, IndexMismatchError)
+
+
+# What a logged path must not show: which article a patient read (health information tied to
+# an address), and anything typed into an address that is not one of ours (a name, an e-mail
+# address, a phone number). The app's own path segments are short lowercase words.
+_DOC_PATH = re.compile(r"^(/(?:api/)?doc/)[^/]+")
+_ROUTE_SEGMENT = re.compile(r"[a-z][a-z0-9_.-]{0,40}")
+_NUMBER = re.compile(r"\d(?:[\s().-]*\d){6,}")
+
+
+def loggable_path(path: str) -> str:
+    """``path`` as a log line may show it: article ids become ``{id}``, and any segment that is
+    not a short lowercase word becomes ``[redacted]``."""
+    path = _DOC_PATH.sub(r"\1{id}", unquote(path))
+    segments = [
+        segment
+        if segment in ("", "{id}")
+        or (_ROUTE_SEGMENT.fullmatch(segment) and not _NUMBER.search(segment))
+        else "[redacted]"
+        for segment in path.split("/")
+    ]
+    return quote("/".join(segments), safe="/[]{}")
 
 
 def status_for(error: MedciteError) -> int:
@@ -192,7 +216,7 @@ class GuardMiddleware:
                 "unhandled %s in %s %s\n%s",
                 type(exc).__name__,
                 scope.get("method"),
-                scope.get("path"),
+                loggable_path(scope.get("path", "")),
                 "".join(traceback.format_tb(exc.__traceback__)),
             )
             if not started:
