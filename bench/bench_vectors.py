@@ -32,8 +32,7 @@ def main() -> None:
     args = parser.parse_args()
     limit_threads(1)
     index = open_index(args.index)
-    with index.lock:
-        ids, matrix = store.all_vectors(index.conn, index.manifest.dim)
+    ids, matrix = store.all_vectors(index.conn, index.manifest.dim)
     questions = load_questions(SHARED_CORPUS / "questions-dev.jsonl")[: args.queries]
     queries = SentenceTransformerEmbedder().embed([q.text for q in questions])
 

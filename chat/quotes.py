@@ -35,12 +35,22 @@ def query_weights(question: str, idf: Callable[[str], float]) -> dict[str, float
 
 
 def best_window(hit: Hit, weights: dict[str, float], max_words: int = MAX_QUOTE_WORDS) -> Window:
-    """The run of up to three sentences of ``hit`` that covers most of the question's weight."""
+    """The run of up to three sentences of ``hit`` that covers most of the question's weight.
+
+    Words of the article's title count only when the question has no others: every sentence
+    of the glaucoma article is about glaucoma, so in "how is glaucoma treated?" it is
+    "treated" that tells the sentences apart. Earlier sentences win ties."""
     passage = hit.passage
     spans = [(passage.start + s, passage.start + e) for s, e in sentence_spans(passage.text)]
+    title_terms = {_root(t) for t in terms(hit.title)}
+    roots: dict[str, float] = {}
+    for term, weight in weights.items():
+        roots[_root(term)] = max(roots.get(_root(term), 0.0), weight)
+    weights = {t: w for t, w in roots.items() if t not in title_terms} or roots
     total = sum(weights.values()) or 1.0
     sentence_terms = [
-        set(terms(passage.text[s - passage.start : e - passage.start])) for s, e in spans
+        {_root(t) for t in terms(passage.text[s - passage.start : e - passage.start])}
+        for s, e in spans
     ]
     sentence_words = [
         len(passage.text[s - passage.start : e - passage.start].split()) for s, e in spans
@@ -60,13 +70,43 @@ def best_window(hit: Hit, weights: dict[str, float], max_words: int = MAX_QUOTE_
             count += sentence_words[j]
             coverage = sum(w for t, w in weights.items() if t in covered) / total
             # Prefer short windows at equal coverage: every extra sentence costs a little.
-            lead = all(asks[:i])  # the first sentence that is not a question
-            score = coverage + (LEAD_BONUS if lead else 0.0) - 0.02 * (j - i)
+            # The opening sentence is favoured, if it speaks to the question at all.
+            lead = all(asks[:i]) and bool(sentence_terms[i] & weights.keys())
+            score = coverage + (LEAD_BONUS if lead else 0.0) - 0.02 * (j - i) - 0.01 * i
             if best is None or score > best.score:
                 best = Window(hit, spans[i][0], spans[j][1], score)
     if best is None:  # a passage with no sentence: quote it whole
         return Window(hit, passage.start, passage.end, 0.0)
-    return _clip(best, max_words * 2)
+    return _clip(_with_list_items(best, spans, sentence_words, max_words), max_words * 2)
+
+
+def _root(term: str) -> str:
+    """A crude word family for sentence matching: "treat", "treated" and "treatment" alike."""
+    return term[:5]
+
+
+def _with_list_items(
+    window: Window, spans: list[tuple[int, int]], sentence_words: list[int], max_words: int
+) -> Window:
+    """A window that ends by introducing a list ("Symptoms include") takes the list's items
+    ("- wheezing - coughing") with it, as far as the word limit allows."""
+    passage = window.hit.passage
+    text = passage.text
+    last = next(i for i, (_, e) in enumerate(spans) if e == window.end)
+    first = next(i for i, (s, _) in enumerate(spans) if s == window.start)
+    count = sum(sentence_words[first : last + 1])
+    end = window.end
+    for i in range(last + 1, len(spans)):
+        item = text[spans[i][0] - passage.start : spans[i][1] - passage.start]
+        if not item.startswith(("-", "•", "*")) or count + sentence_words[i] > max_words:
+            break
+        end, count = spans[i][1], count + sentence_words[i]
+    return Window(window.hit, window.start, end, window.score)
+
+
+def _text(window: Window) -> str:
+    passage = window.hit.passage
+    return " ".join(passage.text[window.start - passage.start : window.end - passage.start].split())
 
 
 def _clip(window: Window, max_words: int) -> Window:
@@ -93,6 +133,9 @@ def select_windows(
         same_section = any(
             w.hit.passage.section_id == window.hit.passage.section_id for w in chosen
         )
-        if not same_section and window.score >= 0.75 * chosen[0].score and window.score > 0.5:
+        # Articles repeat paragraphs (and copy each other): the same words are quoted once.
+        repeated = any(_text(window) in _text(w) or _text(w) in _text(window) for w in chosen)
+        close = window.score >= 0.75 * chosen[0].score and window.score > 0.5
+        if close and not same_section and not repeated:
             chosen.append(window)
     return chosen

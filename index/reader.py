@@ -6,7 +6,7 @@ import math
 import sqlite3
 import threading
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import faiss
@@ -23,20 +23,30 @@ from index.types import Document, Hit
 class Index:
     """A loaded generation: the SQLite store and the FAISS index, read-only.
 
-    Safe to share between threads: SQLite access is serialised by a lock, FAISS searches
-    on a flat or HNSW index are read-only."""
+    Safe to share between threads: each thread reads through its own SQLite connection (the
+    generation never changes, so they need no locking), and FAISS searches are read-only."""
 
     root: Path
     directory: Path
     manifest: layout.Manifest
-    conn: sqlite3.Connection
     vector_index: faiss.Index
-    lock: threading.Lock
     labels: np.ndarray  # one "Title — Heading" vector per distinct section label
     label_of: dict[int, int]  # passage rowid -> row of ``labels``
     vocabulary: dict[str, int]  # word -> number of passages it occurs in
     _stem_df: dict[str, int] | None = None
     _speller: Speller | None = None
+    _local: threading.local = field(default_factory=threading.local)
+    _opened: list[sqlite3.Connection] = field(default_factory=list)
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        """This thread's read-only connection to the store."""
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = store.connect(self.directory / layout.STORE_FILE, readonly=True)
+            self._local.conn = conn
+            self._opened.append(conn)
+        return conn
 
     @property
     def speller(self) -> Speller:
@@ -63,8 +73,7 @@ class Index:
         return self.manifest.generation
 
     def document(self, doc_id: str) -> Document | None:
-        with self.lock:
-            return store.get_document(self.conn, doc_id)
+        return store.get_document(self.conn, doc_id)
 
     def dense(self, query_vector: np.ndarray, k: int) -> list[tuple[int, float]]:
         return vectors.search(self.vector_index, query_vector, k)
@@ -85,8 +94,7 @@ class Index:
         return np.where(np.array(rows) >= 0, scores, 0.0).astype(np.float32)
 
     def lexical(self, text: str, k: int) -> list[tuple[int, float]]:
-        with self.lock:
-            return store.lexical_search(self.conn, text, k)
+        return store.lexical_search(self.conn, text, k)
 
     def hits(
         self,
@@ -94,8 +102,7 @@ class Index:
         signals: dict[int, tuple[tuple[str, float], ...]] | None = None,
     ) -> list[Hit]:
         """Hits for (rowid, score) pairs, in the given order."""
-        with self.lock:
-            found = store.get_passages(self.conn, [rowid for rowid, _ in scored])
+        found = store.get_passages(self.conn, [rowid for rowid, _ in scored])
         out = []
         for rowid, score in scored:
             if rowid not in found:
@@ -114,20 +121,16 @@ class Index:
         return out
 
     def rowids_for_documents(self, doc_ids: list[str]) -> set[int]:
-        with self.lock:
-            return store.passage_rowids_for_documents(self.conn, doc_ids)
+        return store.passage_rowids_for_documents(self.conn, doc_ids)
 
     def sources(self) -> list[tuple[str, int]]:
-        with self.lock:
-            return store.sources(self.conn)
+        return store.sources(self.conn)
 
     def titles_by_source(self, sources: Collection[str]) -> list[tuple[str, str]]:
-        with self.lock:
-            return store.list_documents(self.conn, sources)
+        return store.list_documents(self.conn, sources)
 
     def titles(self) -> list[tuple[str, str]]:
-        with self.lock:
-            return store.list_documents(self.conn)
+        return store.list_documents(self.conn)
 
     def require_model(self, model: str) -> None:
         """Refuse to search with another model than the one the vectors came from."""
@@ -139,7 +142,10 @@ class Index:
             )
 
     def close(self) -> None:
-        self.conn.close()
+        for conn in self._opened:
+            conn.close()
+        self._opened.clear()
+        self._local = threading.local()
 
 
 def open_index(root: Path, model: str | None = None) -> Index:
@@ -147,6 +153,7 @@ def open_index(root: Path, model: str | None = None) -> Index:
 
     ``model`` is the embedder's name; an index built with another model is refused."""
     directory, manifest = layout.open_generation(root)
+    conn = None
     try:
         conn = store.connect(directory / layout.STORE_FILE, readonly=True)
         conn.execute("SELECT count(*) FROM passages").fetchone()
@@ -166,17 +173,10 @@ def open_index(root: Path, model: str | None = None) -> Index:
         vocabulary = store.word_frequencies(conn)
     except (sqlite3.DatabaseError, RuntimeError) as exc:
         raise IndexCorruptError(f"the index at {directory} cannot be read: {exc}") from exc
-    index = Index(
-        root,
-        directory,
-        manifest,
-        conn,
-        vector_index,
-        threading.Lock(),
-        labels,
-        label_of,
-        vocabulary,
-    )
+    finally:
+        if conn is not None:
+            conn.close()
+    index = Index(root, directory, manifest, vector_index, labels, label_of, vocabulary)
     if model is not None:
         index.require_model(model)
     return index

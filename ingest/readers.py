@@ -94,7 +94,7 @@ def _walk(paths: Sequence[Path], max_depth: int) -> Iterator[Path | Skipped]:
             yield Skipped(str(path), _os_reason(error))
             continue
         if is_dir:
-            yield from _walk_directory(path, visited, 0, max_depth)
+            yield from _walk_directory(path, os.path.realpath(path), visited, 0, max_depth)
         elif path.exists() or path.is_symlink():
             yield path  # reading it says what is wrong with a broken link or a special file
         else:
@@ -102,8 +102,11 @@ def _walk(paths: Sequence[Path], max_depth: int) -> Iterator[Path | Skipped]:
 
 
 def _walk_directory(
-    directory: Path, visited: set[str], depth: int, max_depth: int
+    directory: Path, root: str, visited: set[str], depth: int, max_depth: int
 ) -> Iterator[Path | Skipped]:
+    """Files under ``directory``. Links are followed only while they stay inside ``root``
+    (the real path of the folder being ingested): a link to / would otherwise publish every
+    document on the machine."""
     real_path = os.path.realpath(directory)
     if real_path in visited:
         return  # a symbolic link back to a directory already walked (maybe a loop)
@@ -120,14 +123,21 @@ def _walk_directory(
     for entry in entries:
         if entry.name.startswith("."):
             continue
+        if entry.is_symlink() and not _inside(os.path.realpath(entry.path), root):
+            yield Skipped(entry.path, "links outside the folder being ingested; not followed")
+            continue
         try:
             is_dir = entry.is_dir()
         except OSError:
             is_dir = False
         if is_dir:
-            yield from _walk_directory(Path(entry.path), visited, depth + 1, max_depth)
+            yield from _walk_directory(Path(entry.path), root, visited, depth + 1, max_depth)
         else:
             yield Path(entry.path)
+
+
+def _inside(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
 
 
 # --- checks shared by every reader ------------------------------------------------------------

@@ -1,0 +1,46 @@
+"""Quote selection: whole sentences that answer, lists kept whole, no repeats."""
+
+from __future__ import annotations
+
+from chat.quotes import best_window, select_windows
+from index.types import Hit, Passage
+
+
+def hit(text: str, title: str = "Glaucoma", doc: str = "d", section: str = "d#1") -> Hit:
+    return Hit(
+        Passage(f"{doc}:{section}", doc, 0, len(text), text, section, "Treatment"), 1.0, title
+    )
+
+
+def quoted(window_hit: Hit, weights: dict[str, float]) -> str:
+    window = best_window(window_hit, weights)
+    return window_hit.passage.text[window.start : window.end]
+
+
+def test_title_words_do_not_decide_which_sentence_answers() -> None:
+    text = (
+        "Many people live with glaucoma. Laser surgery is another treatment for glaucoma. "
+        "Researchers study glaucoma."
+    )
+    # "treated" and "treatment" are one word family; "glaucoma" is in every sentence.
+    assert quoted(hit(text), {"glaucoma": 1.0, "treat": 2.0}) == (
+        "Laser surgery is another treatment for glaucoma."
+    )
+
+
+def test_a_sentence_that_introduces_a_list_keeps_its_items() -> None:
+    text = "Symptoms of asthma include - Wheezing - Coughing at night Not all people have them."
+    assert quoted(hit(text, "Asthma"), {"symptom": 2.0}).startswith(
+        "Symptoms of asthma include - Wheezing - Coughing at night"
+    )
+
+
+def test_question_sentences_are_not_quoted() -> None:
+    text = "What is glaucoma? Glaucoma is a group of eye diseases."
+    assert quoted(hit(text), {"glaucoma": 1.0}) == "Glaucoma is a group of eye diseases."
+
+
+def test_the_same_words_from_two_articles_are_quoted_once() -> None:
+    text = "Laser treatment lowers eye pressure."
+    hits = [hit(text, doc="a", section="a#1"), hit(text, doc="b", section="b#1")]
+    assert len(select_windows(hits, {"laser": 1.0, "treatment": 1.0})) == 1
