@@ -25,6 +25,7 @@ def main() -> None:
     parser.add_argument("--index", type=Path, default=Path("/tmp/medcite-bench/full"))
     parser.add_argument("--embedder", default="minilm")
     parser.add_argument("--fresh", action="store_true", help="delete the index first")
+    parser.add_argument("--name", default="ingest", help="results file: bench/results/NAME.json")
     args = parser.parse_args()
     if args.fresh:
         shutil.rmtree(args.index, ignore_errors=True)
@@ -61,7 +62,7 @@ def main() -> None:
     print_table(rows)
     print(f"peak RSS {peak_rss_mb():.0f} MiB; model load {load_seconds:.1f} s")
     path = write_result(
-        "ingest",
+        args.name,
         {
             "corpus": str(args.corpus),
             "embedder": embedder.name,
