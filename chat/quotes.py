@@ -13,6 +13,7 @@ MAX_QUOTE_WORDS = 70
 MAX_WINDOW_SENTENCES = 3
 # A passage's opening sentences usually state what the section is about.
 LEAD_BONUS = 0.25
+ITEM_PENALTY = 0.3
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,8 @@ def best_window(hit: Hit, weights: dict[str, float], max_words: int = MAX_QUOTE_
     ]
     # A sentence that asks a question (many articles open by repeating theirs) answers nothing.
     asks = [passage.text[e - passage.start - 1] == "?" for s, e in spans]
+    # A list item torn from its list ("- flu, common cold") makes a poor opening.
+    items = [passage.text[s - passage.start] in "-•*" for s, e in spans]
     best: Window | None = None
     for i in range(len(spans)):
         if asks[i]:
@@ -73,6 +76,7 @@ def best_window(hit: Hit, weights: dict[str, float], max_words: int = MAX_QUOTE_
             # The opening sentence is favoured, if it speaks to the question at all.
             lead = all(asks[:i]) and bool(sentence_terms[i] & weights.keys())
             score = coverage + (LEAD_BONUS if lead else 0.0) - 0.02 * (j - i) - 0.01 * i
+            score -= ITEM_PENALTY if items[i] else 0.0
             if best is None or score > best.score:
                 best = Window(hit, spans[i][0], spans[j][1], score)
     if best is None:  # a passage with no sentence: quote it whole

@@ -44,3 +44,10 @@ def test_the_same_words_from_two_articles_are_quoted_once() -> None:
     text = "Laser treatment lowers eye pressure."
     hits = [hit(text, doc="a", section="a#1"), hit(text, doc="b", section="b#1")]
     assert len(select_windows(hits, {"laser": 1.0, "treatment": 1.0})) == 1
+
+
+def test_a_quote_does_not_open_with_a_stray_list_item() -> None:
+    text = "- Infections, flu. When asthma symptoms get worse, it is called an asthma attack."
+    assert quoted(hit(text, "Asthma in Children"), {"asthma": 1.0, "symptom": 1.0}) == (
+        "When asthma symptoms get worse, it is called an asthma attack."
+    )
