@@ -12,24 +12,22 @@ one is built first from --corpus.
 from __future__ import annotations
 
 import argparse
-import socket
 import sys
-import threading
-import time
 from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+
 import httpx  # noqa: E402
-import uvicorn  # noqa: E402
 
 from index.embedder import make_embedder  # noqa: E402
 from index.errors import IndexMissingError  # noqa: E402
 from index.layout import open_generation  # noqa: E402
 from ingest.pipeline import ingest  # noqa: E402
 from web.app import create_app  # noqa: E402
+from web.background import ServerThread  # noqa: E402
 from web.config import Settings  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
@@ -57,36 +55,6 @@ def parse_args(settings: Settings) -> argparse.Namespace:
     parser.add_argument("--question", default="how is glaucoma treated?")
     parser.add_argument("--search", default="glaucoma")
     return parser.parse_args()
-
-
-class ServerThread:
-    """uvicorn serving ``app`` on a free loopback port, in a background thread."""
-
-    def __init__(self, app: Any) -> None:
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
-        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
-        self.thread = threading.Thread(
-            target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True
-        )
-
-    def __enter__(self) -> ServerThread:
-        self.thread.start()
-        deadline = time.monotonic() + 120  # the real model takes a few seconds to load
-        while time.monotonic() < deadline and self.thread.is_alive():
-            try:
-                if httpx.get(self.url + "/readyz", timeout=1).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        raise SystemExit("the app did not become ready; see /readyz for the reason")
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
-        self.sock.close()
 
 
 def ensure_index(root: Path, corpus: Path, embedder: Any) -> None:
@@ -155,6 +123,9 @@ def main() -> int:
         embedder=embedder,
     )
     with ServerThread(app) as server:
+        ready = httpx.get(server.url + "/readyz", timeout=10)
+        if ready.status_code != 200:
+            raise SystemExit(f"the app is not ready: {ready.text}")
         take(server.url, args.out, args.question, args.search)
     for name in ("chat.png", "search.png", "article.png", "chat-mobile.png"):
         print(args.out / name)

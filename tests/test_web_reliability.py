@@ -14,7 +14,6 @@ import json
 import logging
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import threading
@@ -27,14 +26,13 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
-import uvicorn
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from index.testing import FakeEmbedder
 from ingest.pipeline import ingest
 from web import app as web_app
 from web.app import create_app, log_config
+from web.background import ServerThread
 from web.config import Settings
 from web.limits import ConcurrencyLimiter, RateLimiter
 
@@ -61,35 +59,6 @@ class HeldEmbedder(FakeEmbedder):
             self.entered.release()
             assert self.release.wait(timeout=30), "the test never released the held request"
         return super().embed(texts)
-
-
-class ServerThread:
-    """uvicorn serving ``app`` on a free loopback port, in a background thread."""
-
-    def __init__(self, app: FastAPI, config: dict[str, Any] | None = None) -> None:
-        # IPPROTO_TCP, as uvicorn binds its own: asyncio sets TCP_NODELAY only then.
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        self.sock.bind(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
-        options: dict[str, Any] = {"log_config": None, "log_level": "warning"} | (config or {})
-        self.server = uvicorn.Server(uvicorn.Config(app, **options))
-        self.thread = threading.Thread(
-            target=self.server.run, kwargs={"sockets": [self.sock]}, name="server", daemon=True
-        )
-
-    def __enter__(self) -> ServerThread:
-        self.thread.start()
-        deadline = time.monotonic() + 30
-        while not self.server.started:  # start-up only: no assertion depends on this
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("the test server did not start")
-            time.sleep(0.01)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
-        self.sock.close()
 
 
 @contextmanager

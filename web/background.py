@@ -1,0 +1,45 @@
+"""Serving the app from a background thread: for tests, screenshots and load scripts."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from typing import Any
+
+import uvicorn
+
+
+class ServerThread:
+    """uvicorn serving ``app`` on a free loopback port, in a background thread.
+
+    Entering waits until uvicorn has run the app's start-up (the model and the index are
+    loaded by then), at most ``timeout`` seconds."""
+
+    def __init__(
+        self, app: Any, config: dict[str, Any] | None = None, timeout: float = 120
+    ) -> None:
+        # IPPROTO_TCP, as uvicorn binds its own: asyncio sets TCP_NODELAY only then.
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+        self.sock.bind(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        options: dict[str, Any] = {"log_config": None, "log_level": "warning"} | (config or {})
+        self.server = uvicorn.Server(uvicorn.Config(app, **options))
+        self.thread = threading.Thread(
+            target=self.server.run, kwargs={"sockets": [self.sock]}, name="server", daemon=True
+        )
+        self.timeout = timeout
+
+    def __enter__(self) -> ServerThread:
+        self.thread.start()
+        deadline = time.monotonic() + self.timeout
+        while not self.server.started:  # start-up only: nothing is asserted on this timing
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("the server did not start")
+            time.sleep(0.01)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+        self.sock.close()
