@@ -32,7 +32,8 @@ def main() -> None:
     args = parser.parse_args()
     limit_threads(1)
     index = open_index(args.index)
-    ids, matrix = store.all_vectors(index.conn, index.manifest.dim)
+    with index.connection() as conn:
+        ids, matrix = store.all_vectors(conn, index.manifest.dim)
     questions = load_questions(SHARED_CORPUS / "questions-dev.jsonl")[: args.queries]
     queries = SentenceTransformerEmbedder().embed([q.text for q in questions])
 

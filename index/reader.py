@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
+import queue
 import sqlite3
-import threading
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,8 +24,10 @@ from index.types import Document, Hit
 class Index:
     """A loaded generation: the SQLite store and the FAISS index, read-only.
 
-    Safe to share between threads: each thread reads through its own SQLite connection (the
-    generation never changes, so they need no locking), and FAISS searches are read-only."""
+    Safe to share between threads: each read borrows one of a few SQLite connections opened
+    at load time (the generation never changes, so they need no locking), and FAISS searches
+    are read-only. Opening them up front matters: a later ingest may delete this generation's
+    files while requests still use it, and an open connection keeps reading them."""
 
     root: Path
     directory: Path
@@ -35,18 +38,24 @@ class Index:
     vocabulary: dict[str, int]  # word -> number of passages it occurs in
     _stem_df: dict[str, int] | None = None
     _speller: Speller | None = None
-    _local: threading.local = field(default_factory=threading.local)
+    _pool: queue.Queue[sqlite3.Connection] = field(default_factory=queue.Queue)
     _opened: list[sqlite3.Connection] = field(default_factory=list)
 
-    @property
-    def conn(self) -> sqlite3.Connection:
-        """This thread's read-only connection to the store."""
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
+    def open_connections(self, count: int) -> None:
+        for _ in range(count):
             conn = store.connect(self.directory / layout.STORE_FILE, readonly=True)
-            self._local.conn = conn
+            conn.execute("SELECT count(*) FROM documents").fetchone()  # opens the file now
             self._opened.append(conn)
-        return conn
+            self._pool.put(conn)
+
+    @contextlib.contextmanager
+    def connection(self) -> Iterator[sqlite3.Connection]:
+        """A read-only connection to the store, for this block only."""
+        conn = self._pool.get()
+        try:
+            yield conn
+        finally:
+            self._pool.put(conn)
 
     @property
     def speller(self) -> Speller:
@@ -73,7 +82,8 @@ class Index:
         return self.manifest.generation
 
     def document(self, doc_id: str) -> Document | None:
-        return store.get_document(self.conn, doc_id)
+        with self.connection() as conn:
+            return store.get_document(conn, doc_id)
 
     def dense(self, query_vector: np.ndarray, k: int) -> list[tuple[int, float]]:
         return vectors.search(self.vector_index, query_vector, k)
@@ -94,7 +104,8 @@ class Index:
         return np.where(np.array(rows) >= 0, scores, 0.0).astype(np.float32)
 
     def lexical(self, text: str, k: int) -> list[tuple[int, float]]:
-        return store.lexical_search(self.conn, text, k)
+        with self.connection() as conn:
+            return store.lexical_search(conn, text, k)
 
     def hits(
         self,
@@ -102,7 +113,8 @@ class Index:
         signals: dict[int, tuple[tuple[str, float], ...]] | None = None,
     ) -> list[Hit]:
         """Hits for (rowid, score) pairs, in the given order."""
-        found = store.get_passages(self.conn, [rowid for rowid, _ in scored])
+        with self.connection() as conn:
+            found = store.get_passages(conn, [rowid for rowid, _ in scored])
         out = []
         for rowid, score in scored:
             if rowid not in found:
@@ -121,16 +133,20 @@ class Index:
         return out
 
     def rowids_for_documents(self, doc_ids: list[str]) -> set[int]:
-        return store.passage_rowids_for_documents(self.conn, doc_ids)
+        with self.connection() as conn:
+            return store.passage_rowids_for_documents(conn, doc_ids)
 
     def sources(self) -> list[tuple[str, int]]:
-        return store.sources(self.conn)
+        with self.connection() as conn:
+            return store.sources(conn)
 
     def titles_by_source(self, sources: Collection[str]) -> list[tuple[str, str]]:
-        return store.list_documents(self.conn, sources)
+        with self.connection() as conn:
+            return store.list_documents(conn, sources)
 
     def titles(self) -> list[tuple[str, str]]:
-        return store.list_documents(self.conn)
+        with self.connection() as conn:
+            return store.list_documents(conn)
 
     def require_model(self, model: str) -> None:
         """Refuse to search with another model than the one the vectors came from."""
@@ -145,7 +161,10 @@ class Index:
         for conn in self._opened:
             conn.close()
         self._opened.clear()
-        self._local = threading.local()
+
+
+# SQLite connections per loaded index: more than the threads that search at once on 2 cores.
+READERS = 8
 
 
 def open_index(root: Path, model: str | None = None) -> Index:
@@ -177,6 +196,7 @@ def open_index(root: Path, model: str | None = None) -> Index:
         if conn is not None:
             conn.close()
     index = Index(root, directory, manifest, vector_index, labels, label_of, vocabulary)
+    index.open_connections(READERS)
     if model is not None:
         index.require_model(model)
     return index

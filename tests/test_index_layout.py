@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import threading
 from pathlib import Path
 
 import pytest
@@ -108,3 +110,20 @@ def test_second_writer_is_refused_while_one_holds_the_lock(built: Path) -> None:
     with layout.writer_lock(built), pytest.raises(MedciteError, match="another ingest"):  # noqa: SIM117
         with layout.writer_lock(built):
             pass
+
+
+def test_a_loaded_index_keeps_serving_after_its_files_are_deleted(built: Path) -> None:
+    # A later ingest removes old generations while requests may still use them.
+    index = open_index(built)
+    shutil.rmtree(index.directory)
+    results: list[object] = []
+
+    def read() -> None:
+        results.append(index.document("T_glaucoma"))
+
+    threads = [threading.Thread(target=read) for _ in range(12)]  # more threads than readers
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert [getattr(d, "title", d) for d in results] == ["Glaucoma"] * 12
