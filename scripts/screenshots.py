@@ -27,18 +27,8 @@ from index.errors import IndexMissingError  # noqa: E402
 from index.layout import open_generation  # noqa: E402
 from ingest.pipeline import ingest  # noqa: E402
 from web.app import create_app  # noqa: E402
-from web.background import ServerThread  # noqa: E402
+from web.background import CHROMIUM, CHROMIUM_ARGS, ServerThread  # noqa: E402
 from web.config import Settings  # noqa: E402
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 def parse_args(settings: Settings) -> argparse.Namespace:

@@ -16,20 +16,11 @@ import pytest
 from index.testing import FakeEmbedder
 from ingest.pipeline import ingest
 from web.app import create_app
-from web.background import ServerThread
+from web.background import CHROMIUM, CHROMIUM_ARGS, ServerThread
 from web.config import Settings
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 XSS_SCRIPT = "<script>alert(1)</script>"
 XSS_IMG = "<img src=x onerror=alert(1)>"
 

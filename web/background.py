@@ -9,6 +9,17 @@ from typing import Any
 
 import uvicorn
 
+# Debian's Chromium, as root, offline: no sandbox, no GPU, no calls home.
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
 
 class ServerThread:
     """uvicorn serving ``app`` on a free loopback port, in a background thread.
