@@ -14,6 +14,7 @@ from collections.abc import Mapping
 _WORD = re.compile(r"[A-Za-z]+")
 MIN_LENGTH = 4  # shorter words are too ambiguous to correct
 MIN_FREQUENCY = 3  # a correction must be a word used in at least this many passages
+SUGGESTIONS_KEPT = 10_000  # remembered corrections, cleared when full
 RARE_RATIO = 20  # a rare known word gives way only to a neighbour this many times as common
 
 
@@ -46,6 +47,7 @@ class Speller:
 
     def __init__(self, vocabulary: Mapping[str, int]) -> None:
         self.vocabulary = vocabulary
+        self._suggestions: dict[str, str | None] = {}
         # Candidates by first letter: a typo rarely changes the first letter.
         self._by_initial: dict[str, list[tuple[str, int]]] = defaultdict(list)
         for word, df in vocabulary.items():
@@ -56,7 +58,15 @@ class Speller:
         """The correction of a lower-case ``word``, or None to keep it.
 
         A word the articles use only once or twice may itself be a typo in an article
-        ("symtoms"): it is corrected only to a neighbour used far more often."""
+        ("symtoms"): it is corrected only to a neighbour used far more often. Answers are
+        remembered: the same question is corrected by ask and again by search."""
+        if word not in self._suggestions:
+            if len(self._suggestions) >= SUGGESTIONS_KEPT:
+                self._suggestions.clear()
+            self._suggestions[word] = self._closest(word)
+        return self._suggestions[word]
+
+    def _closest(self, word: str) -> str | None:
         known = self.vocabulary.get(word, 0)
         if len(word) < MIN_LENGTH or not word.isalpha() or known >= MIN_FREQUENCY:
             return None

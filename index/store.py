@@ -351,6 +351,10 @@ def rebuild_words(conn: sqlite3.Connection) -> None:
     conn.executemany("INSERT INTO words (word, df) VALUES (?, ?)", df.items())
 
 
+def has_words(conn: sqlite3.Connection) -> bool:
+    return conn.execute("SELECT 1 FROM words LIMIT 1").fetchone() is not None
+
+
 def word_frequencies(conn: sqlite3.Connection) -> dict[str, int]:
     return {row[0]: row[1] for row in conn.execute("SELECT word, df FROM words")}
 

@@ -86,16 +86,16 @@ def ingest(
                 changes = _apply_documents(conn, documents, embedder.name, max_words)
                 if prune:
                     changes = replace(changes, removed=_prune(conn, documents))
-            labels = store.passage_labels(conn, embedder.name)
-            missing_labels = {key for _, key, _ in labels} - store.label_keys(conn)
-            stale = changes.any() or bool(missing_labels) or not store.word_frequencies(conn)
+            labels = {key: text for _, key, text in store.passage_labels(conn, embedder.name)}
+            missing_labels = labels.keys() - store.label_keys(conn)
+            stale = changes.any() or bool(missing_labels) or not store.has_words(conn)
             if previous is None or stale:
                 with conn:
                     store.rebuild_words(conn)
                 embed_started = time.perf_counter()
                 embedded = _embed_missing(conn, embedder, progress)
                 embed_seconds = time.perf_counter() - embed_started
-                labels_embedded = _embed_labels(conn, embedder, labels)
+                labels_embedded = _embed_labels(conn, embedder, labels, missing_labels)
                 ids, matrix = store.all_vectors(conn, embedder.dim)
                 kind = _vector_kind(vector_index, len(ids))
                 vectors.save(vectors.build(matrix, ids, kind), staging / layout.VECTORS_FILE)
@@ -201,12 +201,11 @@ def _prune(conn: sqlite3.Connection, documents: list[Document]) -> int:
 
 
 def _embed_labels(
-    conn: sqlite3.Connection, embedder: Embedder, labels: list[tuple[int, str, str]]
+    conn: sqlite3.Connection, embedder: Embedder, wanted: dict[str, str], missing: set[str]
 ) -> int:
-    """Vectors of section labels ("Title — Heading") not embedded before; returns how many."""
-    wanted = {key: text for _, key, text in labels}
-    have = store.label_keys(conn)
-    todo = sorted((key, text) for key, text in wanted.items() if key not in have)
+    """Embed the ``missing`` section labels ("Title — Heading") and drop those no longer
+    ``wanted``; returns how many were embedded."""
+    todo = sorted((key, wanted[key]) for key in missing)
     new: dict[str, bytes] = {}
     for i in range(0, len(todo), EMBED_BATCH):
         batch = todo[i : i + EMBED_BATCH]

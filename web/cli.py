@@ -178,6 +178,7 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
     from chat.retrieve import Filters, search
     from index.reader import open_index
+    from web.schemas import HitOut
 
     index = open_index(args.index)
     embedder = _embedder(args)
@@ -191,7 +192,7 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
         filters=Filters(sources=tuple(args.source)),
     )
     if args.json:
-        print(json.dumps([hit_json(h) for h in hits], indent=2))
+        print(json.dumps([HitOut.of(h).model_dump() for h in hits], indent=2))
         return 0
     if not hits:
         print("no passages matched")
@@ -243,22 +244,6 @@ def format_answer(answer) -> str:
             lines += [f"  [{c.number}] {c.title}{heading} — {where} (chars {c.start}-{c.end})"]
     lines += ["", answer.disclaimer]
     return "\n".join(lines)
-
-
-def hit_json(hit) -> dict[str, object]:
-    p = hit.passage
-    return {
-        "doc_id": p.doc_id,
-        "title": hit.title,
-        "url": hit.url,
-        "source": hit.source,
-        "section_id": p.section_id,
-        "heading": p.heading,
-        "start": p.start,
-        "end": p.end,
-        "text": p.text,
-        "score": hit.score,
-    }
 
 
 def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
