@@ -22,9 +22,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 from common import SHARED_CORPUS, print_table, write_result  # noqa: E402
 
-from index.embedder import SentenceTransformerEmbedder  # noqa: E402
-from index.types import Document, Section  # noqa: E402
-from ingest.chunk import chunk_document, embedding_text  # noqa: E402
+from medcite.index.embedder import SentenceTransformerEmbedder  # noqa: E402
+from medcite.index.types import Document, Section  # noqa: E402
+from medcite.ingest.chunk import chunk_document, embedding_text  # noqa: E402
 
 
 def sample_texts(n: int) -> list[str]:

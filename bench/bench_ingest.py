@@ -15,8 +15,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from common import SHARED_CORPUS, peak_rss_mb, print_table, write_result  # noqa: E402
 
-from index.embedder import make_embedder  # noqa: E402
-from ingest.pipeline import ingest  # noqa: E402
+from medcite.index.embedder import make_embedder  # noqa: E402
+from medcite.ingest.pipeline import ingest  # noqa: E402
 
 
 def main() -> None:

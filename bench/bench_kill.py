@@ -50,12 +50,12 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).parent))
 from common import machine, print_table  # noqa: E402
 
-from chat.retrieve import search  # noqa: E402
-from index import layout  # noqa: E402
-from index.errors import MedciteError  # noqa: E402
-from index.reader import open_index  # noqa: E402
-from index.testing import FakeEmbedder, article, write_jsonl  # noqa: E402
-from ingest.pipeline import ingest  # noqa: E402
+from medcite.chat.retrieve import search  # noqa: E402
+from medcite.index import layout  # noqa: E402
+from medcite.index.errors import MedciteError  # noqa: E402
+from medcite.index.reader import open_index  # noqa: E402
+from medcite.index.testing import FakeEmbedder, article, write_jsonl  # noqa: E402
+from medcite.ingest.pipeline import ingest  # noqa: E402
 
 WORDS = (
     "blood pressure heart lung kidney liver eye skin bone nerve muscle joint brain gene "
@@ -157,9 +157,15 @@ def other_tables(conn: sqlite3.Connection) -> dict[str, str]:
 
 
 def ingest_command(corpus: Path, root: Path) -> list[str]:
-    return [sys.executable, "-m", "web.cli", "--embedder", "fake", "ingest", str(corpus)] + (
-        ["--index", str(root)]
-    )
+    return [
+        sys.executable,
+        "-m",
+        "medcite.web.cli",
+        "--embedder",
+        "fake",
+        "ingest",
+        str(corpus),
+    ] + (["--index", str(root)])
 
 
 def run_ingest(corpus: Path, root: Path) -> float:

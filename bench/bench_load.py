@@ -287,7 +287,7 @@ def own_server(index: Path, embedder: str, env: dict[str, str]) -> Iterator[str]
     /readyz answers 200."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    command = [sys.executable, "-m", "web.cli", "--embedder", embedder, "serve"]
+    command = [sys.executable, "-m", "medcite.web.cli", "--embedder", embedder, "serve"]
     command += ["--index", str(index), "--host", "127.0.0.1", "--port", str(port)]
     with tempfile.TemporaryFile() as log:
         process = subprocess.Popen(

@@ -22,13 +22,13 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 from common import SHARED_CORPUS, print_table, write_result  # noqa: E402
 
-from chat.answer import answer_evidence, clean_question  # noqa: E402
-from chat.questions import load_questions  # noqa: E402
-from chat.quotes import query_weights  # noqa: E402
-from chat.retrieve import search  # noqa: E402
-from index.embedder import SentenceTransformerEmbedder  # noqa: E402
-from index.reader import open_index  # noqa: E402
-from index.threads import limit_threads  # noqa: E402
+from medcite.chat.answer import answer_evidence, clean_question  # noqa: E402
+from medcite.chat.questions import load_questions  # noqa: E402
+from medcite.chat.quotes import query_weights  # noqa: E402
+from medcite.chat.retrieve import search  # noqa: E402
+from medcite.index.embedder import SentenceTransformerEmbedder  # noqa: E402
+from medcite.index.reader import open_index  # noqa: E402
+from medcite.index.threads import limit_threads  # noqa: E402
 
 ANSWER_FLOOR = 0.999
 PATIENTS = Path(__file__).parent / "data" / "patient-questions.jsonl"

@@ -5,16 +5,16 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from chat.conversation import resolve_follow_up
-from chat.quotes import query_weights, select_windows
-from chat.retrieve import Filters, search
-from chat.safety import DISCLAIMER, detect_emergency
-from chat.types import ANSWERED, EMERGENCY, NOT_COVERED, Answer, Citation, Quote, Topic
-from index.embedder import Embedder
-from index.errors import InputError
-from index.reader import Index
-from index.text import terms
-from index.types import Hit
+from medcite.chat.conversation import resolve_follow_up
+from medcite.chat.quotes import query_weights, select_windows
+from medcite.chat.retrieve import Filters, search
+from medcite.chat.safety import DISCLAIMER, detect_emergency
+from medcite.chat.types import ANSWERED, EMERGENCY, NOT_COVERED, Answer, Citation, Quote, Topic
+from medcite.index.embedder import Embedder
+from medcite.index.errors import InputError
+from medcite.index.reader import Index
+from medcite.index.text import terms
+from medcite.index.types import Hit
 
 MAX_QUESTION_CHARS = 1000
 NOT_COVERED_MESSAGE = (

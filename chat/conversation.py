@@ -10,7 +10,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 
-from chat.types import Topic
+from medcite.chat.types import Topic
 
 # Words that point back at something said before ("what are its symptoms?").
 _BACK_REFERENCE = re.compile(

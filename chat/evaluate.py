@@ -29,8 +29,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
-from chat.answer import ask
-from chat.metrics import (
+from medcite.chat.answer import ask
+from medcite.chat.metrics import (
     DEFAULT_KS,
     RetrievalScores,
     dedupe,
@@ -39,13 +39,13 @@ from chat.metrics import (
     write_trec_qrels,
     write_trec_run,
 )
-from chat.questions import Question
-from chat.retrieve import MAX_K, MODES, search
-from chat.types import ANSWERED, EMERGENCY, NOT_COVERED, Answer
-from index.embedder import Embedder
-from index.errors import InputError
-from index.reader import Index
-from index.types import Hit
+from medcite.chat.questions import Question
+from medcite.chat.retrieve import MAX_K, MODES, search
+from medcite.chat.types import ANSWERED, EMERGENCY, NOT_COVERED, Answer
+from medcite.index.embedder import Embedder
+from medcite.index.errors import InputError
+from medcite.index.reader import Index
+from medcite.index.types import Hit
 
 ARTICLE = "article"
 ARTICLE_LENIENT = "article-lenient"

@@ -17,7 +17,7 @@ from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from chat.types import ANSWERED, NOT_COVERED, Answer
+from medcite.chat.types import ANSWERED, NOT_COVERED, Answer
 
 FEEDBACK_FILE = "feedback.sqlite"
 MAX_COMMENT_CHARS = 1000

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from index.errors import InputError
+from medcite.index.errors import InputError
 
 
 class _BadLineError(Exception):

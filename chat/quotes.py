@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from index.store import STOPWORDS
-from index.text import sentence_spans, terms, word_spans, words
-from index.types import Hit
+from medcite.index.store import STOPWORDS
+from medcite.index.text import sentence_spans, terms, word_spans, words
+from medcite.index.types import Hit
 
 MAX_QUOTE_WORDS = 70
 MAX_WINDOW_SENTENCES = 3

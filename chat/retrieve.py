@@ -7,10 +7,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from index.embedder import Embedder
-from index.errors import InputError
-from index.reader import Index
-from index.types import Hit
+from medcite.index.embedder import Embedder
+from medcite.index.errors import InputError
+from medcite.index.reader import Index
+from medcite.index.types import Hit
 
 MODES = ("dense", "lexical", "hybrid")
 MAX_K = 100

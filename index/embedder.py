@@ -70,7 +70,7 @@ def make_embedder(kind: str = "minilm") -> Embedder:
     if kind == "minilm":
         return SentenceTransformerEmbedder()
     if kind == "fake":
-        from index.testing import FakeEmbedder
+        from medcite.index.testing import FakeEmbedder
 
         return FakeEmbedder()
     raise ValueError(f"unknown embedder {kind!r}; use one of {', '.join(EMBEDDERS)}")

@@ -21,7 +21,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from index.errors import IndexCorruptError, IndexMismatchError, IndexMissingError, MedciteError
+from medcite.index.errors import (
+    IndexCorruptError,
+    IndexMismatchError,
+    IndexMissingError,
+    MedciteError,
+)
 
 FORMAT = "medcite-index"
 FORMAT_VERSION = 1

@@ -13,11 +13,11 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from index import layout, store, vectors
-from index.errors import IndexCorruptError, IndexMismatchError
-from index.spelling import Speller
-from index.text import stem
-from index.types import Document, Hit
+from medcite.index import layout, store, vectors
+from medcite.index.errors import IndexCorruptError, IndexMismatchError
+from medcite.index.spelling import Speller
+from medcite.index.text import stem
+from medcite.index.types import Document, Hit
 
 
 @dataclass

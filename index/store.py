@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from index.text import section_label, words
-from index.types import Document, Passage, Section, content_id
+from medcite.index.text import section_label, words
+from medcite.index.types import Document, Passage, Section, content_id
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);

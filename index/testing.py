@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from index.text import words
+from medcite.index.text import words
 
 
 class FakeEmbedder:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from index.text import sentence_spans, word_spans
-from index.types import Document, Passage, Section, content_id
+from medcite.index.text import sentence_spans, word_spans
+from medcite.index.types import Document, Passage, Section, content_id
 
 DEFAULT_MAX_WORDS = 160
 

@@ -8,12 +8,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from index import layout, store, vectors
-from index.embedder import Embedder
-from index.errors import IndexMismatchError, InputError
-from index.types import Document
-from ingest.chunk import DEFAULT_MAX_WORDS, chunk_document, embedding_text
-from ingest.readers import Skipped, read_paths
+from medcite.index import layout, store, vectors
+from medcite.index.embedder import Embedder
+from medcite.index.errors import IndexMismatchError, InputError
+from medcite.index.types import Document
+from medcite.ingest.chunk import DEFAULT_MAX_WORDS, chunk_document, embedding_text
+from medcite.ingest.readers import Skipped, read_paths
 
 EMBED_BATCH = 64
 

@@ -21,7 +21,7 @@ from typing import BinaryIO
 import pypdf
 import trafilatura
 
-from index.types import Document, Section, content_id
+from medcite.index.types import Document, Section, content_id
 
 
 @dataclass(frozen=True)

@@ -22,13 +22,13 @@ sys.path.insert(0, str(REPO))
 
 import httpx  # noqa: E402
 
-from index.embedder import make_embedder  # noqa: E402
-from index.errors import IndexMissingError  # noqa: E402
-from index.layout import open_generation  # noqa: E402
-from ingest.pipeline import ingest  # noqa: E402
-from web.app import create_app  # noqa: E402
-from web.background import CHROMIUM, CHROMIUM_ARGS, ServerThread  # noqa: E402
-from web.config import Settings  # noqa: E402
+from medcite.index.embedder import make_embedder  # noqa: E402
+from medcite.index.errors import IndexMissingError  # noqa: E402
+from medcite.index.layout import open_generation  # noqa: E402
+from medcite.ingest.pipeline import ingest  # noqa: E402
+from medcite.web.app import create_app  # noqa: E402
+from medcite.web.background import CHROMIUM, CHROMIUM_ARGS, ServerThread  # noqa: E402
+from medcite.web.config import Settings  # noqa: E402
 
 
 def parse_args(settings: Settings) -> argparse.Namespace:

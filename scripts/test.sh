@@ -10,8 +10,8 @@ if [ ! -x /usr/bin/chromium ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 fi
 export HF_HUB_OFFLINE=1
-.venv/bin/ruff format --check ingest index chat web tests bench scripts
-.venv/bin/ruff check ingest index chat web tests bench scripts
+.venv/bin/ruff format --check ingest index chat web medcite tests bench scripts
+.venv/bin/ruff check ingest index chat web medcite tests bench scripts
 .venv/bin/mypy
 # Exit code 5 (no tests collected) fails this script like any other failure.
 .venv/bin/python -m pytest -q "$@"

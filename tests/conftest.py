@@ -16,10 +16,10 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from index.testing import FakeEmbedder
-from ingest.pipeline import ingest
-from web.app import create_app
-from web.config import Settings
+from medcite.index.testing import FakeEmbedder
+from medcite.ingest.pipeline import ingest
+from medcite.web.app import create_app
+from medcite.web.config import Settings
 
 XSS_SCRIPT = "<script>alert(1)</script>"
 XSS_IMG = "<img src=x onerror=alert(1)>"

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from chat.answer import AbstainPolicy, ask, topic_of
-from chat.conversation import ConversationStore, resolve_follow_up
-from chat.types import ANSWERED, EMERGENCY, NOT_COVERED, Topic
-from index.errors import InputError
-from index.reader import Index, open_index
-from index.testing import SMALL_CORPUS, FakeEmbedder, write_jsonl
-from ingest.pipeline import ingest
+from medcite.chat.answer import AbstainPolicy, ask, topic_of
+from medcite.chat.conversation import ConversationStore, resolve_follow_up
+from medcite.chat.types import ANSWERED, EMERGENCY, NOT_COVERED, Topic
+from medcite.index.errors import InputError
+from medcite.index.reader import Index, open_index
+from medcite.index.testing import SMALL_CORPUS, FakeEmbedder, write_jsonl
+from medcite.ingest.pipeline import ingest
 
 # With the fake embedder, coverage of the question's words decides.
 LENIENT = AbstainPolicy(bias=-3.0, w_dense=0.0, w_cover=6.0, w_unknown=0.0, threshold=0.5)

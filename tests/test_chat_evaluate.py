@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from chat.answer import AbstainPolicy, ask
-from chat.evaluate import (
+from medcite.chat.answer import AbstainPolicy, ask
+from medcite.chat.evaluate import (
     ARTICLE,
     ARTICLE_LENIENT,
     LEVELS,
@@ -24,12 +24,12 @@ from chat.evaluate import (
     report_json,
     write_trec,
 )
-from chat.questions import Question
-from chat.types import ANSWERED, EMERGENCY, NOT_COVERED, Answer, Quote
-from index.errors import InputError
-from index.reader import Index, open_index
-from index.testing import FakeEmbedder
-from ingest.pipeline import ingest
+from medcite.chat.questions import Question
+from medcite.chat.types import ANSWERED, EMERGENCY, NOT_COVERED, Answer, Quote
+from medcite.index.errors import InputError
+from medcite.index.reader import Index, open_index
+from medcite.index.testing import FakeEmbedder
+from medcite.ingest.pipeline import ingest
 
 
 def _article(doc_id: str, title: str, sections: list[tuple[str, str]]) -> dict[str, object]:

@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from chat.metrics import (
+from medcite.chat.metrics import (
     RetrievalScores,
     dedupe,
     ndcg_at,

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from chat.questions import Question, load_questions
-from index.errors import InputError
+from medcite.chat.questions import Question, load_questions
+from medcite.index.errors import InputError
 
 CORPUS = Path("/work/shared/corpus")
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from chat.quotes import best_window, select_windows
-from index.types import Hit, Passage
+from medcite.chat.quotes import best_window, select_windows
+from medcite.index.types import Hit, Passage
 
 
 def hit(text: str, title: str = "Glaucoma", doc: str = "d", section: str = "d#1") -> Hit:

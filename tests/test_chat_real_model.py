@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from chat.answer import ask
-from chat.retrieve import search
-from chat.types import ANSWERED, NOT_COVERED
-from index.embedder import Embedder, SentenceTransformerEmbedder
-from index.reader import Index, open_index
-from ingest.pipeline import ingest
+from medcite.chat.answer import ask
+from medcite.chat.retrieve import search
+from medcite.chat.types import ANSWERED, NOT_COVERED
+from medcite.index.embedder import Embedder, SentenceTransformerEmbedder
+from medcite.index.reader import Index, open_index
+from medcite.ingest.pipeline import ingest
 
 SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "sample" / "corpus.jsonl"
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from chat.retrieve import Filters, diversify, fuse, search
-from index.errors import InputError
-from index.reader import Index, open_index
-from index.testing import SMALL_CORPUS, FakeEmbedder, write_jsonl
-from index.types import Hit, Passage
-from ingest.pipeline import ingest
+from medcite.chat.retrieve import Filters, diversify, fuse, search
+from medcite.index.errors import InputError
+from medcite.index.reader import Index, open_index
+from medcite.index.testing import SMALL_CORPUS, FakeEmbedder, write_jsonl
+from medcite.index.types import Hit, Passage
+from medcite.ingest.pipeline import ingest
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from chat.safety import DISCLAIMER, MESSAGES, Emergency, detect_emergency, normalise
+from medcite.chat.safety import DISCLAIMER, MESSAGES, Emergency, detect_emergency, normalise
 
 EMERGENCIES = [
     # chest_pain

@@ -10,11 +10,16 @@ from pathlib import Path
 
 import pytest
 
-from index import layout
-from index.errors import IndexCorruptError, IndexMismatchError, IndexMissingError, MedciteError
-from index.reader import open_index
-from index.testing import SMALL_CORPUS, FakeEmbedder, write_jsonl
-from ingest.pipeline import ingest
+from medcite.index import layout
+from medcite.index.errors import (
+    IndexCorruptError,
+    IndexMismatchError,
+    IndexMissingError,
+    MedciteError,
+)
+from medcite.index.reader import open_index
+from medcite.index.testing import SMALL_CORPUS, FakeEmbedder, write_jsonl
+from medcite.ingest.pipeline import ingest
 
 
 @pytest.fixture

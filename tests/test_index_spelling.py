@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from index.spelling import Speller, edit_distance
+from medcite.index.spelling import Speller, edit_distance
 
 VOCABULARY = {
     "glaucoma": 40,

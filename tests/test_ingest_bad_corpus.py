@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from index import layout
-from index.errors import InputError
-from index.reader import open_index
-from index.testing import FakeEmbedder
-from ingest.pipeline import ingest
-from web import cli
+from medcite.index import layout
+from medcite.index.errors import InputError
+from medcite.index.reader import open_index
+from medcite.index.testing import FakeEmbedder
+from medcite.ingest.pipeline import ingest
+from medcite.web import cli
 
 HUGE_BYTES = 50 * 1024 * 1024
 SCRIPT = "<script>alert(1)</script>"

@@ -5,9 +5,9 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from index.text import sentence_spans
-from index.types import Document, Section
-from ingest.chunk import chunk_document, embedding_text
+from medcite.index.text import sentence_spans
+from medcite.index.types import Document, Section
+from medcite.ingest.chunk import chunk_document, embedding_text
 
 WORD = st.text(
     alphabet="abcdefghijklmnopqrstuvwxyzABCDEFGHIJ0123456789.,!?'-é", min_size=1, max_size=12

@@ -19,10 +19,10 @@ from typing import Any
 
 import pytest
 
-from index import layout, store, vectors
-from index.testing import FakeEmbedder, write_jsonl
-from ingest import pipeline
-from ingest.pipeline import ingest
+from medcite.index import layout, store, vectors
+from medcite.index.testing import FakeEmbedder, write_jsonl
+from medcite.ingest import pipeline
+from medcite.ingest.pipeline import ingest
 
 BENCH_KILL = Path(__file__).resolve().parents[1] / "bench" / "bench_kill.py"
 

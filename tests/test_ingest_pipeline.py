@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from index import layout
-from index.errors import IndexMismatchError, InputError
-from index.reader import open_index
-from index.testing import SMALL_CORPUS, FakeEmbedder, write_jsonl
-from ingest.pipeline import ingest
+from medcite.index import layout
+from medcite.index.errors import IndexMismatchError, InputError
+from medcite.index.reader import open_index
+from medcite.index.testing import SMALL_CORPUS, FakeEmbedder, write_jsonl
+from medcite.ingest.pipeline import ingest
 
 
 def test_first_ingest_indexes_every_document(tmp_path: Path) -> None:

@@ -14,8 +14,8 @@ from pathlib import Path
 import pypdf
 import pytest
 
-from index.types import Document
-from ingest.readers import ReadReport, Skipped, read_paths
+from medcite.index.types import Document
+from medcite.ingest.readers import ReadReport, Skipped, read_paths
 
 DATA = Path(__file__).parent / "data"
 SEED = DATA / "small-needle-knife-cervical-spondylosis.txt"

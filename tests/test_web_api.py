@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from index.reader import open_index
+from medcite.index.reader import open_index
 
 
 def test_api_ask_answers_with_quotes_and_linked_citations(

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from index.reader import open_index
-from index.testing import FakeEmbedder
-from ingest.pipeline import ingest
+from medcite.index.reader import open_index
+from medcite.index.testing import FakeEmbedder
+from medcite.ingest.pipeline import ingest
 
 HX = {"HX-Request": "true"}
 XSS_SCRIPT = "<script>alert(1)</script>"
@@ -283,8 +283,8 @@ def test_corrupt_index_is_not_ready_with_the_reason(
 
 
 def test_index_built_by_another_model_is_not_ready(index_root: Path, make_client) -> None:
-    from web.app import create_app
-    from web.config import Settings
+    from medcite.web.app import create_app
+    from medcite.web.config import Settings
 
     app = create_app(
         Settings(index=index_root, embedder="fake"), embedder=FakeEmbedder(name="other")

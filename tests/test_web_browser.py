@@ -13,11 +13,11 @@ from typing import Any
 import httpx
 import pytest
 
-from index.testing import FakeEmbedder
-from ingest.pipeline import ingest
-from web.app import create_app
-from web.background import CHROMIUM, CHROMIUM_ARGS, ServerThread
-from web.config import Settings
+from medcite.index.testing import FakeEmbedder
+from medcite.ingest.pipeline import ingest
+from medcite.web.app import create_app
+from medcite.web.background import CHROMIUM, CHROMIUM_ARGS, ServerThread
+from medcite.web.config import Settings
 
 pytestmark = pytest.mark.browser
 

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from chat.feedback import FEEDBACK_FILE, FeedbackStore, export_feedback, feedback_path
-from chat.questions import load_questions
-from chat.types import ANSWERED, EMERGENCY, NOT_COVERED, Answer, Citation
-from index.testing import FakeEmbedder
-from ingest.pipeline import ingest
+from medcite.chat.feedback import FEEDBACK_FILE, FeedbackStore, export_feedback, feedback_path
+from medcite.chat.questions import load_questions
+from medcite.chat.types import ANSWERED, EMERGENCY, NOT_COVERED, Answer, Citation
+from medcite.index.testing import FakeEmbedder
+from medcite.ingest.pipeline import ingest
 
 HX = {"HX-Request": "true"}
 

@@ -19,9 +19,9 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from index.testing import FakeEmbedder
-from web.app import create_app
-from web.config import Settings
+from medcite.index.testing import FakeEmbedder
+from medcite.web.app import create_app
+from medcite.web.config import Settings
 
 FUZZ = settings(
     max_examples=int(os.environ.get("MEDCITE_FUZZ_EXAMPLES", "50")),
@@ -63,7 +63,7 @@ HOSTILE_TEXT = st.one_of(
 def fuzz_app(tmp_path_factory: pytest.TempPathFactory, corpus_file: Path) -> FastAPI:
     """An app on its own index (fuzzed feedback and reloads must not touch shared ones),
     limits off so that only the input decides the answer."""
-    from ingest.pipeline import ingest
+    from medcite.ingest.pipeline import ingest
 
     root = tmp_path_factory.mktemp("fuzz") / "index"
     embedder = FakeEmbedder()

@@ -28,13 +28,13 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from index.testing import FakeEmbedder
-from ingest.pipeline import ingest
-from web import app as web_app
-from web.app import create_app, log_config
-from web.background import ServerThread
-from web.config import Settings
-from web.limits import ConcurrencyLimiter, RateLimiter
+from medcite.index.testing import FakeEmbedder
+from medcite.ingest.pipeline import ingest
+from medcite.web import app as web_app
+from medcite.web.app import create_app, log_config
+from medcite.web.background import ServerThread
+from medcite.web.config import Settings
+from medcite.web.limits import ConcurrencyLimiter, RateLimiter
 
 ROOT = Path(__file__).resolve().parents[1]
 HOLD = "holdme"  # a question with this word waits in embed() until released

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from web.app import TEMPLATES_DIR, DropQueryString
-from web.deps import get_embedder
-from web.security import CONTENT_SECURITY_POLICY
+from medcite.web.app import TEMPLATES_DIR, DropQueryString
+from medcite.web.deps import get_embedder
+from medcite.web.security import CONTENT_SECURITY_POLICY
 
 SECRET_QUESTION = "is my secret rash contagious"
 

@@ -15,17 +15,17 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
-from chat.conversation import ConversationStore
-from chat.feedback import FeedbackStore, feedback_path
-from chat.safety import DISCLAIMER
-from index.embedder import Embedder, make_embedder
-from index.threads import limit_threads
-from web import routes_api, routes_doc, routes_ops, routes_patient, routes_staff
-from web.config import Settings
-from web.deps import IndexHolder, Transcripts
-from web.limits import install_limits
-from web.schemas import safe_url
-from web.security import (
+from medcite.chat.conversation import ConversationStore
+from medcite.chat.feedback import FeedbackStore, feedback_path
+from medcite.chat.safety import DISCLAIMER
+from medcite.index.embedder import Embedder, make_embedder
+from medcite.index.threads import limit_threads
+from medcite.web import routes_api, routes_doc, routes_ops, routes_patient, routes_staff
+from medcite.web.config import Settings
+from medcite.web.deps import IndexHolder, Transcripts
+from medcite.web.limits import install_limits
+from medcite.web.schemas import safe_url
+from medcite.web.security import (
     GuardMiddleware,
     SecurityHeadersMiddleware,
     install_error_handlers,

@@ -10,8 +10,8 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 
-from index.errors import MedciteError
-from web.config import Settings
+from medcite.index.errors import MedciteError
+from medcite.web.config import Settings
 
 EXIT_ERROR = 2
 
@@ -112,8 +112,8 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
 
 def _embedder(args: argparse.Namespace, *, batch: bool = False):
     """The embedder; one thread per query unless ``batch`` (ingest) wants every core."""
-    from index.embedder import make_embedder
-    from index.threads import limit_threads
+    from medcite.index.embedder import make_embedder
+    from medcite.index.threads import limit_threads
 
     if not batch:
         limit_threads(1)
@@ -126,7 +126,7 @@ def _embedder(args: argparse.Namespace, *, batch: bool = False):
 def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     from tqdm import tqdm
 
-    from ingest.pipeline import ingest
+    from medcite.ingest.pipeline import ingest
 
     bar = None
 
@@ -176,9 +176,9 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
-    from chat.retrieve import Filters, search
-    from index.reader import open_index
-    from web.schemas import HitOut
+    from medcite.chat.retrieve import Filters, search
+    from medcite.index.reader import open_index
+    from medcite.web.schemas import HitOut
 
     index = open_index(args.index)
     embedder = _embedder(args)
@@ -208,9 +208,9 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
-    from chat.answer import ask
-    from chat.retrieve import Filters
-    from index.reader import open_index
+    from medcite.chat.answer import ask
+    from medcite.chat.retrieve import Filters
+    from medcite.index.reader import open_index
 
     index = open_index(args.index)
     embedder = _embedder(args)
@@ -225,7 +225,7 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
 
 def format_answer(answer) -> str:
     """An answer as a terminal reader wants it: quotes, then numbered sources with links."""
-    from chat.types import ANSWERED, EMERGENCY
+    from medcite.chat.types import ANSWERED, EMERGENCY
 
     lines: list[str] = []
     if answer.kind == EMERGENCY:
@@ -249,9 +249,9 @@ def format_answer(answer) -> str:
 def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     from tqdm import tqdm
 
-    from chat.evaluate import evaluate, format_report, report_json, write_trec
-    from chat.questions import load_questions
-    from index.reader import open_index
+    from medcite.chat.evaluate import evaluate, format_report, report_json, write_trec
+    from medcite.chat.questions import load_questions
+    from medcite.index.reader import open_index
 
     questions = load_questions(args.questions)
     index = open_index(args.index)
@@ -290,7 +290,7 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
-    from web.app import serve
+    from medcite.web.app import serve
 
     serve(
         settings.model_copy(
@@ -306,7 +306,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_feedback_export(args: argparse.Namespace, settings: Settings) -> int:
-    from chat.feedback import export_feedback
+    from medcite.chat.feedback import export_feedback
 
     count = export_feedback(args.index, args.out)
     print(f"wrote {count} question(s) to {args.out}")
@@ -314,7 +314,7 @@ def cmd_feedback_export(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_info(args: argparse.Namespace, settings: Settings) -> int:
-    from index.reader import open_index
+    from medcite.index.reader import open_index
 
     index = open_index(args.index)
     manifest = index.manifest.to_json()

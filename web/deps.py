@@ -19,16 +19,16 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.templating import Jinja2Templates
 
-from chat.answer import ask, topic_of
-from chat.conversation import ConversationStore
-from chat.feedback import FeedbackStore
-from chat.retrieve import Filters
-from chat.types import Answer
-from index.embedder import Embedder
-from index.errors import IndexMissingError, MedciteError, NotFoundError
-from index.reader import Index, open_index
-from index.types import Document
-from web.config import Settings
+from medcite.chat.answer import ask, topic_of
+from medcite.chat.conversation import ConversationStore
+from medcite.chat.feedback import FeedbackStore
+from medcite.chat.retrieve import Filters
+from medcite.chat.types import Answer
+from medcite.index.embedder import Embedder
+from medcite.index.errors import IndexMissingError, MedciteError, NotFoundError
+from medcite.index.reader import Index, open_index
+from medcite.index.types import Document
+from medcite.web.config import Settings
 
 # The ids ingest accepts; anything else (a path, "../etc/passwd") cannot be an article.
 DOC_ID = re.compile(r"[A-Za-z0-9_.#-]{1,200}")

@@ -17,8 +17,8 @@ from collections.abc import Callable
 from fastapi import FastAPI, Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from web.config import Settings
-from web.security import error_response
+from medcite.web.config import Settings
+from medcite.web.security import error_response
 
 # The requests that embed a question and search the index: the work that costs CPU.
 MODEL_PATHS = frozenset({"/ask", "/api/ask", "/search", "/api/search"})

@@ -8,9 +8,9 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
-from chat.answer import MAX_QUESTION_CHARS
-from chat.retrieve import MAX_K, Filters, search
-from web.deps import (
+from medcite.chat.answer import MAX_QUESTION_CHARS
+from medcite.chat.retrieve import MAX_K, Filters, search
+from medcite.web.deps import (
     ConversationsDep,
     DocumentDep,
     EmbedderDep,
@@ -19,7 +19,7 @@ from web.deps import (
     converse,
     new_conversation_id,
 )
-from web.schemas import AnswerOut, AskRequest, DocumentOut, ErrorOut, HitOut, SearchOut
+from medcite.web.schemas import AnswerOut, AskRequest, DocumentOut, ErrorOut, HitOut, SearchOut
 
 ERRORS: dict[int | str, dict[str, object]] = {
     code: {"model": ErrorOut} for code in (400, 404, 413, 422, 503)

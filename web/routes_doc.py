@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
-from index.errors import InputError
-from index.types import Document
-from web.deps import DocumentDep, TemplatesDep
-from web.schemas import doc_link, safe_url
+from medcite.index.errors import InputError
+from medcite.index.types import Document
+from medcite.web.deps import DocumentDep, TemplatesDep
+from medcite.web.schemas import doc_link, safe_url
 
 router = APIRouter(tags=["articles"])
 

@@ -6,9 +6,9 @@ from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
-from web.deps import HolderDep
-from web.schemas import ErrorOut, ReloadOut
-from web.security import StaffOnly, user_message
+from medcite.web.deps import HolderDep
+from medcite.web.schemas import ErrorOut, ReloadOut
+from medcite.web.security import StaffOnly, user_message
 
 router = APIRouter(tags=["operations"])
 

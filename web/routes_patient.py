@@ -12,9 +12,9 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from chat.feedback import MAX_COMMENT_CHARS
-from index.errors import InputError
-from web.deps import (
+from medcite.chat.feedback import MAX_COMMENT_CHARS
+from medcite.index.errors import InputError
+from medcite.web.deps import (
     CONVERSATION_ID,
     ConversationsDep,
     EmbedderDep,

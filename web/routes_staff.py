@@ -12,13 +12,13 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
-from chat.retrieve import MAX_K, Filters, search
-from index.store import STOPWORDS
-from index.text import stem
-from index.types import Hit
-from web.deps import EmbedderDep, FeedbackDep, IndexDep, TemplatesDep
-from web.schemas import doc_link, safe_url
-from web.security import StaffOnly
+from medcite.chat.retrieve import MAX_K, Filters, search
+from medcite.index.store import STOPWORDS
+from medcite.index.text import stem
+from medcite.index.types import Hit
+from medcite.web.deps import EmbedderDep, FeedbackDep, IndexDep, TemplatesDep
+from medcite.web.schemas import doc_link, safe_url
+from medcite.web.security import StaffOnly
 
 router = APIRouter(prefix="/search", tags=["staff"], include_in_schema=False)
 

@@ -7,9 +7,9 @@ from urllib.parse import quote, urlsplit
 
 from pydantic import BaseModel, Field, StringConstraints
 
-from chat.answer import MAX_QUESTION_CHARS
-from chat.types import Answer, Citation
-from index.types import Document, Hit
+from medcite.chat.answer import MAX_QUESTION_CHARS
+from medcite.chat.types import Answer, Citation
+from medcite.index.types import Document, Hit
 
 CONVERSATION_ID_PATTERN = r"^[A-Za-z0-9_-]{16,64}$"
 SourceName = Annotated[str, StringConstraints(min_length=1, max_length=100)]

@@ -23,7 +23,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from index.errors import (
+from medcite.index.errors import (
     IndexCorruptError,
     IndexMismatchError,
     IndexMissingError,
@@ -31,7 +31,7 @@ from index.errors import (
     MedciteError,
     NotFoundError,
 )
-from web.config import Settings
+from medcite.web.config import Settings
 
 logger = logging.getLogger("medcite.web")
 
