@@ -35,6 +35,12 @@ VECTORS_FILE = "vectors.faiss"
 MANIFEST_FILE = "manifest.json"
 CURRENT_FILE = "CURRENT"
 GENERATIONS_KEPT = 2
+# True advice: an ingest builds on the newest generation that passes its checks (or, when none
+# does, on the files alone) and switches to the result.
+REPAIR_ADVICE = (
+    "Re-run `medcite ingest PATH...` to repair it: it builds a new generation on the newest "
+    "intact one (`medcite info` lists them)."
+)
 
 
 @dataclass(frozen=True)
@@ -140,7 +146,7 @@ def verify_files(directory: Path, manifest: Manifest) -> None:
         if actual_size != size or actual_sha != sha:
             raise IndexCorruptError(
                 f"index file {path} is corrupt: its checksum does not match the manifest "
-                f"({actual_size} bytes, expected {size}). Re-run `medcite ingest` to rebuild."
+                f"({actual_size} bytes, expected {size})"
             )
 
 
@@ -150,18 +156,65 @@ def open_generation(root: Path) -> tuple[Path, Manifest]:
         raise IndexMissingError(
             f"no index at {root}. Build one with `medcite ingest PATH --index {root}`."
         )
-    directory = current_generation(root)
-    if directory is None:
-        raise IndexMissingError(
-            f"{root} holds no index yet. Build one with `medcite ingest PATH --index {root}`."
-        )
-    if not directory.is_dir():
-        raise IndexCorruptError(
-            f"{root / CURRENT_FILE} points at {directory.name}, which is missing"
-        )
-    manifest = read_manifest(directory)
-    verify_files(directory, manifest)
+    try:
+        directory = current_generation(root)
+        if directory is None:
+            raise IndexMissingError(
+                f"{root} holds no index yet. Build one with `medcite ingest PATH --index {root}`."
+            )
+        if not directory.is_dir():
+            raise IndexCorruptError(
+                f"{root / CURRENT_FILE} points at {directory.name}, which is missing"
+            )
+        manifest = read_manifest(directory)
+        verify_files(directory, manifest)
+    except IndexCorruptError as exc:
+        raise IndexCorruptError(f"{exc}. {REPAIR_ADVICE}") from exc
     return directory, manifest
+
+
+@dataclass(frozen=True)
+class GenerationCheck:
+    """A committed generation directory and whether it passes the checks a load makes."""
+
+    directory: Path
+    current: bool
+    manifest: Manifest | None  # None when the manifest itself cannot be read
+    problem: str = ""  # why it fails its checks; "" when intact
+
+    @property
+    def name(self) -> str:
+        return self.directory.name
+
+    @property
+    def intact(self) -> bool:
+        return not self.problem
+
+
+def generation_dirs(root: Path) -> list[Path]:
+    """Every committed generation directory (staging ones excluded), oldest first."""
+    return sorted(
+        p for p in root.glob("gen-*") if p.is_dir() and len(p.name) == 10 and p.name[4:].isdigit()
+    )
+
+
+def check_generations(root: Path) -> list[GenerationCheck]:
+    """Every committed generation, newest first, checked as loading checks the current one:
+    a manifest of this format, and every file matching its checksum."""
+    try:
+        current = current_generation(root)
+    except IndexCorruptError:
+        current = None
+    checks = []
+    for directory in reversed(generation_dirs(root)):
+        manifest, problem = None, ""
+        try:
+            manifest = read_manifest(directory)
+            verify_files(directory, manifest)
+        except (IndexCorruptError, IndexMismatchError) as exc:
+            problem = str(exc)
+        checks.append(GenerationCheck(directory, directory == current, manifest, problem))
+    return checks
 
 
 def _fsync_path(path: Path) -> None:
@@ -191,7 +244,7 @@ def commit_generation(root: Path, staging: Path, manifest: Manifest) -> Path:
 
 def remove_old_generations(root: Path, keep: int) -> None:
     current = current_generation(root)
-    generations = sorted(p for p in root.glob("gen-*") if p.is_dir() and len(p.name) == 10)
+    generations = generation_dirs(root)
     for path in generations[:-keep] if keep else generations:
         if path != current:
             shutil.rmtree(path, ignore_errors=True)

@@ -6,6 +6,7 @@ Offsets are the contract: ``passage.text == document.text[passage.start:passage.
 from __future__ import annotations
 
 import hashlib
+import json
 import unicodedata
 from dataclasses import dataclass, field
 
@@ -32,7 +33,8 @@ class Section:
 @dataclass(frozen=True)
 class Document:
     """One article. ``id`` is stable across edits (the corpus id, or derived from the file path);
-    ``checksum`` changes whenever the text or title changes."""
+    ``checksum`` changes whenever anything stored for it but its metadata changes: text, title,
+    url, source, or a section's id, heading or offsets."""
 
     id: str
     title: str
@@ -44,7 +46,8 @@ class Document:
 
     @property
     def checksum(self) -> str:
-        return content_id(self.source, self.url, self.title, self.text, length=32)
+        sections = json.dumps([[s.id, s.heading, s.start, s.end] for s in self.sections])
+        return content_id(self.source, self.url, self.title, self.text, sections, length=32)
 
     def meta(self) -> dict[str, str]:
         return dict(self.metadata)

@@ -22,12 +22,13 @@ def chunk_document(document: Document, max_words: int = DEFAULT_MAX_WORDS) -> li
     if max_words < 1:
         raise ValueError("max_words must be at least 1")
     passages: list[Passage] = []
+    checksum = document.checksum  # hashes the whole text: once, not once per passage
     for section in document_sections(document):
         for start, end in _pack(document.text, section.start, section.end, max_words):
             text = document.text[start:end]
             passages.append(
                 Passage(
-                    id=content_id(document.id, document.checksum, str(start), str(end)),
+                    id=content_id(document.id, checksum, str(start), str(end)),
                     doc_id=document.id,
                     start=start,
                     end=end,

@@ -10,10 +10,15 @@ from pathlib import Path
 
 from medcite.index import layout, store, vectors
 from medcite.index.embedder import Embedder
-from medcite.index.errors import IndexMismatchError, InputError
+from medcite.index.errors import (
+    IndexCorruptError,
+    IndexMismatchError,
+    IndexMissingError,
+    InputError,
+)
 from medcite.index.types import Document
 from medcite.ingest.chunk import DEFAULT_MAX_WORDS, chunk_document, embedding_text
-from medcite.ingest.readers import Skipped, read_paths
+from medcite.ingest.readers import Skipped, file_id, read_paths
 
 EMBED_BATCH = 64
 
@@ -36,6 +41,10 @@ class IngestReport:
     embed_seconds: float
     seconds: float
     skipped: tuple[Skipped, ...]
+    # Stored documents re-chunked because --max-words differs from the one they were chunked at.
+    rechunked: int = 0
+    # Why this run did not build on the current generation ("" when it did).
+    recovered: str = ""
 
     @property
     def passages_per_second(self) -> float:
@@ -56,7 +65,10 @@ def ingest(
     """Read ``paths`` into a new generation of the index at ``index_dir`` and switch to it.
 
     Unchanged documents (same content checksum) keep their passages and vectors; changed ones
-    are re-chunked, and only passage text never embedded before is sent to the model."""
+    are re-chunked, and only passage text never embedded before is sent to the model. A
+    ``max_words`` other than the stored one re-chunks every stored document. When the current
+    generation fails its checks, the new one is built on the newest intact generation (or on the
+    files alone when none is) and the report says so; the failed one is left as it is."""
     started = time.perf_counter()
     report = read_paths(list(paths), max_bytes=max_bytes)
     if not report.documents:
@@ -66,14 +78,15 @@ def ingest(
 
     with layout.writer_lock(index_dir):
         layout.remove_staging_dirs(index_dir)
-        previous = layout.current_generation(index_dir)
-        if previous is not None:
-            _, old_manifest = layout.open_generation(index_dir)
-            if old_manifest.model != embedder.name or old_manifest.dim != embedder.dim:
-                raise IndexMismatchError(
-                    f"the index at {index_dir} was built with {old_manifest.model!r}; this run "
-                    f"embeds with {embedder.name!r}. Use a new --index directory."
-                )
+        previous, old_manifest, recovered = _base_generation(index_dir)
+        if old_manifest is not None and (
+            old_manifest.model != embedder.name or old_manifest.dim != embedder.dim
+        ):
+            raise IndexMismatchError(
+                f"the index at {index_dir} was built with {old_manifest.model!r}; this run "
+                f"embeds with {embedder.name!r}. Use a new --index directory."
+            )
+        rechunk = old_manifest is not None and old_manifest.max_words != max_words
         number = layout.next_generation_number(index_dir)
         staging = layout.new_staging_dir(index_dir, number)
         store_path = staging / layout.STORE_FILE
@@ -83,12 +96,18 @@ def ingest(
         embedded, embed_seconds, labels_embedded = 0, 0.0, 0
         try:
             with conn:
-                changes = _apply_documents(conn, documents, embedder.name, max_words)
+                changes = _apply_documents(conn, documents, embedder.name, max_words, rechunk)
                 if prune:
                     changes = replace(changes, removed=_prune(conn, documents))
+                if rechunk:
+                    read_ids = {d.id for d in documents}
+                    rechunked = _rechunk_stored(conn, embedder.name, max_words, skip=read_ids)
+                    changes = replace(changes, rechunked=changes.rechunked + rechunked)
             labels = {key: text for _, key, text in store.passage_labels(conn, embedder.name)}
             missing_labels = labels.keys() - store.label_keys(conn)
             stale = changes.any() or bool(missing_labels) or not store.has_words(conn)
+            # A recovered index always gets a new generation: CURRENT must leave the bad one.
+            stale = stale or bool(recovered)
             if previous is None or stale:
                 with conn:
                     store.rebuild_words(conn)
@@ -139,6 +158,39 @@ def ingest(
         embed_seconds=embed_seconds,
         seconds=time.perf_counter() - started,
         skipped=report.skipped,
+        rechunked=changes.rechunked,
+        recovered=recovered,
+    )
+
+
+def _base_generation(index_dir: Path) -> tuple[Path | None, layout.Manifest | None, str]:
+    """The generation to build on and its manifest, with why it is not the current one.
+
+    The current generation when it passes its checks; otherwise the newest generation that does,
+    or none (build on the files alone). The failed generation is not touched: it stays on disk
+    until a generation built after it is served and the usual clean-up removes it."""
+    try:
+        directory, manifest = layout.open_generation(index_dir)
+    except IndexMissingError:
+        return None, None, ""
+    except IndexCorruptError as exc:
+        # The cause says what failed, without the advice to re-run ingest: this is that run.
+        problem = str(exc.__cause__ if isinstance(exc.__cause__, IndexCorruptError) else exc)
+    else:
+        return directory, manifest, ""
+    for check in layout.check_generations(index_dir):
+        if check.intact and not check.current and check.manifest is not None:
+            return (
+                check.directory,
+                check.manifest,
+                f"the current generation failed its checks ({problem}); built on "
+                f"{check.name}, the newest intact generation",
+            )
+    return (
+        None,
+        None,
+        f"the current generation failed its checks ({problem}); no generation is intact, so "
+        "the index was rebuilt from the files read in this run",
     )
 
 
@@ -148,9 +200,10 @@ class Changes:
     updated: int = 0
     unchanged: int = 0
     removed: int = 0
+    rechunked: int = 0
 
     def any(self) -> bool:
-        return bool(self.added or self.updated or self.removed)
+        return bool(self.added or self.updated or self.removed or self.rechunked)
 
 
 def _vector_kind(requested: str, size: int) -> str:
@@ -160,44 +213,93 @@ def _vector_kind(requested: str, size: int) -> str:
 
 
 def _apply_documents(
-    conn: sqlite3.Connection, documents: list[Document], model: str, max_words: int
+    conn: sqlite3.Connection,
+    documents: list[Document],
+    model: str,
+    max_words: int,
+    rechunk: bool,
 ) -> Changes:
+    """Store new and changed documents; with ``rechunk``, unchanged ones are chunked again."""
     states = store.document_states(conn)
-    added = updated = unchanged = 0
+    added = updated = unchanged = rechunked = 0
     for document in documents:
         state = states.get(document.id)
         if state is not None and state[0] == document.checksum:
             unchanged += 1
-            continue
-        passages = chunk_document(document, max_words)
-        keys = [
-            store.vector_key(model, embedding_text(document.title, p.heading, p.text))
-            for p in passages
-        ]
-        known = store.vectors_for_keys(conn, keys)
-        if state is not None:
-            store.delete_document(conn, document.id)
+            if not rechunk:
+                continue
+            rechunked += 1
+        elif state is not None:
             updated += 1
         else:
             added += 1
-        store.insert_document(
-            conn, document, document.meta().get("path", ""), passages, keys, known
-        )
-    return Changes(added=added, updated=updated, unchanged=unchanged)
+        _store_document(conn, document, _origin(document), model, max_words, state is not None)
+    return Changes(added=added, updated=updated, unchanged=unchanged, rechunked=rechunked)
+
+
+def _rechunk_stored(conn: sqlite3.Connection, model: str, max_words: int, skip: set[str]) -> int:
+    """Chunk every stored document not in ``skip`` again at ``max_words``, so the manifest's
+    max_words describes every stored passage; returns how many were chunked."""
+    count = 0
+    for doc_id, (_, origin) in store.document_states(conn).items():
+        document = None if doc_id in skip else store.get_document(conn, doc_id)
+        if document is not None:
+            _store_document(conn, document, origin, model, max_words, True)
+            count += 1
+    return count
+
+
+def _store_document(
+    conn: sqlite3.Connection,
+    document: Document,
+    origin: str,
+    model: str,
+    max_words: int,
+    replace_stored: bool,
+) -> None:
+    """Chunk and store ``document``; passage text embedded before keeps its vector."""
+    passages = chunk_document(document, max_words)
+    keys = [
+        store.vector_key(model, embedding_text(document.title, p.heading, p.text)) for p in passages
+    ]
+    known = store.vectors_for_keys(conn, keys)
+    if replace_stored:
+        store.delete_document(conn, document.id)
+    store.insert_document(conn, document, origin, passages, keys, known)
+
+
+def _origin(document: Document) -> str:
+    """The file ``document`` was read from, resolved as file ids are, so that the same file has
+    the same origin whatever the working directory."""
+    path = document.meta().get("path", "")
+    return str(Path(path).resolve()) if path else ""
 
 
 def _prune(conn: sqlite3.Connection, documents: list[Document]) -> int:
     """Remove documents whose file is gone, or that a re-read file no longer contains."""
     read_ids = {d.id for d in documents}
-    read_origins = {d.meta().get("path", "") for d in documents}
+    read_origins = {_origin(d) for d in documents}
     removed = 0
-    for doc_id, (_, origin) in store.document_states(conn).items():
+    for doc_id, (_, stored) in store.document_states(conn).items():
+        origin = _resolved_origin(doc_id, stored)
         if doc_id in read_ids or not origin:
             continue
         if origin in read_origins or not Path(origin).exists():
             store.delete_document(conn, doc_id)
             removed += 1
     return removed
+
+
+def _resolved_origin(doc_id: str, origin: str) -> str:
+    """A stored origin as an absolute path, or "" when it cannot be known.
+
+    Older indexes stored the path as typed, relative to a working directory nobody recorded.
+    Such a path is trusted only when it provably names the document's file (a file document's
+    id comes from its resolved path); otherwise the document is kept, never pruned by guess."""
+    if not origin or Path(origin).is_absolute():
+        return origin
+    resolved = Path(origin).resolve()
+    return str(resolved) if doc_id == file_id(resolved) else ""
 
 
 def _embed_labels(

@@ -200,8 +200,9 @@ def _os_reason(error: OSError) -> str:
     return error.strerror.lower() if error.strerror else str(error)
 
 
-def _file_id(path: Path) -> str:
-    # From the path, not the content, so an edited file replaces its earlier version.
+def file_id(path: Path) -> str:
+    """The id of a document read from a non-corpus file: from its resolved path, not its
+    content, so an edited file replaces its earlier version."""
     return "f-" + content_id(str(path.resolve()))
 
 
@@ -267,7 +268,7 @@ def _text_document(path: Path, content: str, *, markdown: bool) -> Document:
     text = "\n".join(lines[body_at:]).rstrip()
     if not text:
         raise _Unreadable("no text after the title")
-    doc_id = _file_id(path)
+    doc_id = file_id(path)
     body_lines = text.split("\n")
     headings = _markdown_headings(body_lines) if markdown else _plain_headings(body_lines)
     return Document(
@@ -400,7 +401,7 @@ def _read_html(path: Path, max_bytes: int) -> ReadReport:
     text = "" if page is None or isinstance(page, dict) else (page.text or "").strip()
     if page is None or isinstance(page, dict) or not text:
         raise _Unreadable("no main text found in the HTML")
-    doc_id = _file_id(path)
+    doc_id = file_id(path)
     # trafilatura's plain text puts each heading on a line of its own; its element tree says
     # which lines those are.
     heads = page.body.iter("head") if page.body is not None else []
@@ -451,7 +452,7 @@ def _first_line(text: str) -> str:
 def _read_pdf(path: Path, max_bytes: int) -> ReadReport:
     """One section per page with text, headed "Page n"; pages joined by a blank line."""
     pages, info_title, info_author = _pdf_pages(_load_bytes(path, max_bytes))
-    doc_id = _file_id(path)
+    doc_id = file_id(path)
     parts: list[str] = []
     sections: list[Section] = []
     cursor = 0

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from medcite.index import types
 from medcite.index.text import sentence_spans
-from medcite.index.types import Document, Section
+from medcite.index.types import Document, Section, content_id
 from medcite.ingest.chunk import chunk_document, embedding_text
 
 WORD = st.text(
@@ -81,3 +83,17 @@ def test_long_section_is_split_into_several_passages() -> None:
 def test_embedding_text_carries_title_and_heading() -> None:
     assert embedding_text("Gout", "Treatment", "Rest.") == "Gout — Treatment: Rest."
     assert embedding_text("Gout", "", "Rest.") == "Gout: Rest."
+
+
+def test_chunking_hashes_the_document_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    body = " ".join(f"Sentence number {i} is here." for i in range(100))
+    document = Document(id="x", title="X", text=body)
+    hashed_text: list[int] = []
+
+    def counting_content_id(*parts: str, length: int = 16) -> str:
+        hashed_text.extend(1 for part in parts if part == body)
+        return content_id(*parts, length=length)
+
+    monkeypatch.setattr(types, "content_id", counting_content_id)
+    assert len(chunk_document(document, max_words=50)) == 10
+    assert hashed_text == [1]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -10,6 +12,8 @@ from medcite.index import layout
 from medcite.index.errors import IndexMismatchError, InputError
 from medcite.index.reader import open_index
 from medcite.index.testing import SMALL_CORPUS, FakeEmbedder, write_jsonl
+from medcite.index.types import Document, Section
+from medcite.ingest import pipeline
 from medcite.ingest.pipeline import ingest
 
 
@@ -131,3 +135,118 @@ def test_section_labels_and_vocabulary_are_stored_for_every_passage(tmp_path: Pa
     assert index.vocabulary["glaucoma"] == 3  # passages using the word (titles count)
     again = ingest([corpus], tmp_path / "ix", FakeEmbedder())
     assert (again.labels_embedded, again.generation) == (0, 1)
+
+
+def test_prune_from_another_working_directory_keeps_documents_whose_files_exist(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.txt").write_text("Alpha topic\n\nAlpha is the first letter of the Greek alphabet.\n")
+    (docs / "b.txt").write_text("Beta topic\n\nBeta is the second letter of the Greek alphabet.\n")
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path)
+    ingest([Path("docs")], tmp_path / "ix", FakeEmbedder())
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    kept = ingest([Path("../docs/a.txt")], tmp_path / "ix", FakeEmbedder(), prune=True)
+    assert (kept.removed, kept.documents_total) == (0, 2)
+    (docs / "b.txt").unlink()
+    pruned = ingest([Path("../docs/a.txt")], tmp_path / "ix", FakeEmbedder(), prune=True)
+    assert (pruned.removed, pruned.documents_total) == (1, 1)
+    assert [title for _, title in open_index(tmp_path / "ix").titles()] == ["Alpha topic"]
+
+
+def test_prune_of_a_same_named_jsonl_elsewhere_keeps_the_other_files_articles(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "one").mkdir()
+    (tmp_path / "two").mkdir()
+    write_jsonl(tmp_path / "one" / "corpus.jsonl", SMALL_CORPUS[:3])
+    write_jsonl(tmp_path / "two" / "corpus.jsonl", SMALL_CORPUS[3:])
+    monkeypatch.chdir(tmp_path / "one")
+    ingest([Path("corpus.jsonl")], tmp_path / "ix", FakeEmbedder())
+    monkeypatch.chdir(tmp_path / "two")
+    report = ingest([Path("corpus.jsonl")], tmp_path / "ix", FakeEmbedder(), prune=True)
+    assert (report.removed, report.documents_total) == (0, 4)
+
+
+def test_changing_max_words_rechunks_every_stored_document(tmp_path: Path) -> None:
+    first = write_jsonl(tmp_path / "first.jsonl", SMALL_CORPUS[:2])
+    second = write_jsonl(tmp_path / "second.jsonl", SMALL_CORPUS[2:])
+    embedder = FakeEmbedder()
+    ingest([first], tmp_path / "ix", embedder)
+    built = ingest([second], tmp_path / "ix", embedder)
+    # Every section is under 40 words: the same passages, so nothing is embedded again.
+    same = ingest([second], tmp_path / "ix", embedder, max_words=40)
+    assert (same.unchanged, same.rechunked, same.generation) == (2, 4, 3)
+    assert (same.passages_total, same.passages_embedded) == (built.passages_total, 0)
+    assert open_index(tmp_path / "ix").manifest.max_words == 40
+
+    short = ingest([second], tmp_path / "ix", embedder, max_words=8)
+    assert (short.rechunked, short.generation) == (4, 4)
+    assert short.passages_embedded == short.passages_total > built.passages_total  # all new text
+    index = open_index(tmp_path / "ix")
+    assert index.manifest.max_words == 8
+    with index.connection() as conn:
+        lengths = [
+            len(index.document(row[0]).text[row[1] : row[2]].split())  # type: ignore[union-attr]
+            for row in conn.execute("SELECT doc_id, start_char, end_char FROM passages")
+        ]
+    assert len(lengths) == short.passages_total and max(lengths) <= 8
+    again = ingest([first], tmp_path / "ix", embedder, max_words=8)
+    assert (again.rechunked, again.generation) == (0, 4)
+
+
+def test_renamed_section_heading_in_a_jsonl_is_picked_up(tmp_path: Path) -> None:
+    corpus = write_jsonl(tmp_path / "corpus.jsonl", SMALL_CORPUS)
+    ingest([corpus], tmp_path / "ix", FakeEmbedder())
+    renamed = copy.deepcopy(SMALL_CORPUS)
+    renamed[0]["sections"][2]["heading"] = "Therapy"
+    write_jsonl(corpus, renamed)
+    report = ingest([corpus], tmp_path / "ix", FakeEmbedder())
+    assert (report.updated, report.unchanged) == (1, 3)
+    index = open_index(tmp_path / "ix")
+    headings = [s.heading for s in index.document("T_glaucoma").sections]  # type: ignore[union-attr]
+    assert headings == ["Overview", "Symptoms", "Therapy"]
+    assert "Therapy" in {h.passage.heading for h in index.hits(index.lexical("eye drops", 5))}
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"title": "Other"},
+        {"sections": (Section("d#1", "Renamed", 0, 5), Section("d#2", "Two", 6, 11))},
+        {"sections": (Section("d#9", "One", 0, 5), Section("d#2", "Two", 6, 11))},
+        {"sections": (Section("d#1", "One", 0, 4), Section("d#2", "Two", 5, 11))},
+        {"sections": ()},
+    ],
+)
+def test_document_checksum_covers_title_and_sections(change: dict[str, object]) -> None:
+    document = Document(
+        id="d",
+        title="T",
+        text="Alpha Beta.",
+        sections=(Section("d#1", "One", 0, 5), Section("d#2", "Two", 6, 11)),
+    )
+    assert dataclasses.replace(document, **change).checksum != document.checksum  # type: ignore[arg-type]
+
+
+def test_prune_trusts_a_relative_origin_from_an_older_index_only_where_it_names_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.txt").write_text("Alpha topic\n\nAlpha is the first letter of the Greek alphabet.\n")
+    (docs / "b.txt").write_text("Beta topic\n\nBeta is the second letter of the Greek alphabet.\n")
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path)
+    with monkeypatch.context() as old:  # how origins were stored before: as typed
+        old.setattr(pipeline, "_origin", lambda document: document.meta()["path"])
+        ingest([Path("docs")], tmp_path / "ix", FakeEmbedder())
+    (docs / "b.txt").unlink()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    kept = ingest([docs / "a.txt"], tmp_path / "ix", FakeEmbedder(), prune=True)
+    assert (kept.removed, kept.documents_total) == (0, 2)  # "docs/b.txt" is unknown here
+    monkeypatch.chdir(tmp_path)
+    pruned = ingest([docs / "a.txt"], tmp_path / "ix", FakeEmbedder(), prune=True)
+    assert (pruned.removed, pruned.documents_total) == (1, 1)
