@@ -32,9 +32,13 @@ CREATE TABLE IF NOT EXISTS feedback (
     kind TEXT NOT NULL,
     doc_ids TEXT NOT NULL,
     section_ids TEXT NOT NULL,
-    generation INTEGER
+    generation INTEGER,
+    answer_id TEXT
 );
 """
+# One rating per answer, however often (or however many times at once) it is sent. Created
+# apart from the table, after a store written before answer ids has gained the column.
+UNIQUE_ANSWER = "CREATE UNIQUE INDEX IF NOT EXISTS feedback_answer ON feedback(answer_id)"
 
 
 @dataclass(frozen=True)
@@ -73,6 +77,7 @@ class FeedbackStore:
             with closing(sqlite3.connect(self.path, timeout=10)) as conn:
                 conn.row_factory = sqlite3.Row
                 conn.executescript(SCHEMA)
+                _add_answer_ids(conn)
                 yield conn
 
     def add(
@@ -82,8 +87,11 @@ class FeedbackStore:
         helpful: bool,
         comment: str = "",
         generation: int | None = None,
-    ) -> int:
-        """Store a rating of ``answer`` and return its id."""
+        answer_id: str | None = None,
+    ) -> int | None:
+        """Store a rating of ``answer`` and return its id. ``generation`` is the index
+        generation that produced the answer. An answer with an ``answer_id`` is rated once:
+        a rating of an answer already rated is not stored, and None is returned."""
         comment = comment.strip()[:MAX_COMMENT_CHARS]
         doc_ids = list(dict.fromkeys(c.doc_id for c in answer.citations))
         section_ids = list(dict.fromkeys(c.section_id for c in answer.citations if c.section_id))
@@ -91,8 +99,9 @@ class FeedbackStore:
             assert conn is not None
             with conn:
                 cursor = conn.execute(
-                    "INSERT INTO feedback (created, helpful, comment, question, kind, doc_ids,"
-                    " section_ids, generation) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT OR IGNORE INTO feedback (created, helpful, comment, question, kind,"
+                    " doc_ids, section_ids, generation, answer_id)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
                         int(helpful),
@@ -102,9 +111,10 @@ class FeedbackStore:
                         json.dumps(doc_ids),
                         json.dumps(section_ids),
                         generation,
+                        answer_id,
                     ),
                 )
-            return int(cursor.lastrowid or 0)
+            return int(cursor.lastrowid) if cursor.rowcount == 1 and cursor.lastrowid else None
 
     def recent(self, *, limit: int = 100, offset: int = 0) -> list[Feedback]:
         """Newest first."""
@@ -145,6 +155,22 @@ class FeedbackStore:
             for line in lines:
                 handle.write(json.dumps(line, ensure_ascii=False) + "\n")
         return len(lines)
+
+
+def _add_answer_ids(conn: sqlite3.Connection) -> None:
+    """Give a store written before answer ids their column and unique index."""
+    columns = {row["name"] for row in conn.execute("PRAGMA table_info(feedback)")}
+    if "answer_id" not in columns:
+        conn.execute("BEGIN IMMEDIATE")  # another process may be upgrading it too
+        try:
+            columns = {row["name"] for row in conn.execute("PRAGMA table_info(feedback)")}
+            if "answer_id" not in columns:
+                conn.execute("ALTER TABLE feedback ADD COLUMN answer_id TEXT")
+            conn.execute("COMMIT")
+        except sqlite3.Error:
+            conn.execute("ROLLBACK")
+            raise
+    conn.execute(UNIQUE_ANSWER)
 
 
 def qrel_line(item: Feedback) -> dict[str, object] | None:

@@ -59,12 +59,19 @@ class Speller:
 
         A word the articles use only once or twice may itself be a typo in an article
         ("symtoms"): it is corrected only to a neighbour used far more often. Answers are
-        remembered: the same question is corrected by ask and again by search."""
-        if word not in self._suggestions:
-            if len(self._suggestions) >= SUGGESTIONS_KEPT:
-                self._suggestions.clear()
-            self._suggestions[word] = self._closest(word)
-        return self._suggestions[word]
+        remembered: the same question is corrected by ask and again by search.
+
+        Safe to call from many threads at once: another thread may clear the memory at any
+        moment, so the answer returned is the one computed or read here, never read back."""
+        try:
+            return self._suggestions[word]
+        except KeyError:
+            pass
+        suggestion = self._closest(word)
+        if len(self._suggestions) >= SUGGESTIONS_KEPT:
+            self._suggestions.clear()
+        self._suggestions[word] = suggestion
+        return suggestion
 
     def _closest(self, word: str) -> str | None:
         known = self.vocabulary.get(word, 0)

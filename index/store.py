@@ -429,15 +429,98 @@ def fts_query(text: str) -> str:
     return " OR ".join(f'"{t}"' for t in unique)
 
 
-def lexical_search(conn: sqlite3.Connection, text: str, k: int) -> list[tuple[int, float]]:
-    """Top ``k`` (rowid, score) by BM25 over title, heading and passage text; higher is better."""
+def _document_filter(sources: Collection[str], doc_ids: Collection[str]) -> tuple[str, list[str]]:
+    """A WHERE condition on documents ``d`` that keeps those of ``sources`` and of ``doc_ids``
+    (an empty one keeps all), and its parameters: each list is bound as one JSON array, so a
+    filter binds two variables at most, however many passages or documents it covers."""
+    conditions, params = ["1"], []
+    if sources:
+        conditions.append("d.source IN (SELECT value FROM json_each(?))")
+        params.append(json.dumps(list(sources)))
+    if doc_ids:
+        conditions.append("d.id IN (SELECT value FROM json_each(?))")
+        params.append(json.dumps(list(doc_ids)))
+    return " AND ".join(conditions), params
+
+
+# The filter's documents drive, each one's passages are read from the passages_doc index.
+_FILTERED_PASSAGES = "FROM documents d CROSS JOIN passages p ON p.doc_id = d.id WHERE "
+
+
+def count_filtered(
+    conn: sqlite3.Connection, sources: Collection[str] = (), doc_ids: Collection[str] = ()
+) -> int:
+    """How many passages the documents of ``sources`` and ``doc_ids`` have (see
+    ``filtered_rowids``)."""
+    where, params = _document_filter(sources, doc_ids)
+    return int(conn.execute(f"SELECT count(*) {_FILTERED_PASSAGES}{where}", params).fetchone()[0])
+
+
+def filtered_rowids(
+    conn: sqlite3.Connection, sources: Collection[str] = (), doc_ids: Collection[str] = ()
+) -> np.ndarray:
+    """The rowids (int64, ascending) of the passages of the documents of ``sources`` and of
+    ``doc_ids`` (an empty one keeps all): what a filtered vector search may return."""
+    where, params = _document_filter(sources, doc_ids)
+    # One comma-separated string parses far faster than a row per passage.
+    joined = conn.execute(
+        f"SELECT group_concat(p.rowid) {_FILTERED_PASSAGES}{where}", params
+    ).fetchone()[0]
+    if not joined:
+        return np.zeros(0, dtype=np.int64)
+    return np.sort(np.fromstring(joined, dtype=np.int64, sep=","))
+
+
+def keep_filtered(
+    conn: sqlite3.Connection,
+    rowids: Sequence[int],
+    sources: Collection[str] = (),
+    doc_ids: Collection[str] = (),
+) -> set[int]:
+    """Those of ``rowids`` whose documents are of ``sources`` and ``doc_ids`` (the candidates
+    are bound as one JSON array too)."""
+    if not rowids:
+        return set()
+    where, params = _document_filter(sources, doc_ids)
+    rows = conn.execute(
+        "SELECT p.rowid FROM passages p JOIN documents d ON d.id = p.doc_id"
+        f" WHERE p.rowid IN (SELECT value FROM json_each(?)) AND {where}",
+        [json.dumps([int(r) for r in rowids]), *params],
+    )
+    return {row[0] for row in rows}
+
+
+def lexical_search(
+    conn: sqlite3.Connection,
+    text: str,
+    k: int,
+    *,
+    sources: Collection[str] = (),
+    doc_ids: Collection[str] = (),
+) -> list[tuple[int, float]]:
+    """Top ``k`` (rowid, score) by BM25 over title, heading and passage text; higher is better.
+
+    With ``sources`` or ``doc_ids``, only their passages: the full-text match runs first and
+    each passage it finds is checked against the filter, so a filter costs what the match
+    costs, never a scan of the source."""
     query = fts_query(text)
     if not query or k <= 0:
         return []
+    if not sources and not doc_ids:
+        rows = conn.execute(
+            "SELECT rowid, bm25(passages_fts, ?, ?, ?) AS score FROM passages_fts"
+            " WHERE passages_fts MATCH ? ORDER BY score LIMIT ?",
+            (*BM25_WEIGHTS, query, k),
+        )
+        return [(row[0], -row[1]) for row in rows]
+    where, params = _document_filter(sources, doc_ids)
+    # CROSS JOIN keeps this join order: the match drives, the filter is looked up by rowid.
     rows = conn.execute(
-        "SELECT rowid, bm25(passages_fts, ?, ?, ?) AS score FROM passages_fts"
-        " WHERE passages_fts MATCH ? ORDER BY score LIMIT ?",
-        (*BM25_WEIGHTS, query, k),
+        "SELECT passages_fts.rowid, bm25(passages_fts, ?, ?, ?) AS score FROM passages_fts"
+        " CROSS JOIN passages p ON p.rowid = passages_fts.rowid"
+        " CROSS JOIN documents d ON d.id = p.doc_id"
+        f" WHERE passages_fts MATCH ? AND {where} ORDER BY score LIMIT ?",
+        (*BM25_WEIGHTS, query, *params, k),
     )
     return [(row[0], -row[1]) for row in rows]
 

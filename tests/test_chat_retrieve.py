@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import sqlite3
+from pathlib import Path
+
 import numpy as np
 import pytest
 
+from medcite.chat import retrieve
 from medcite.chat.retrieve import Filters, diversify, fuse, search
+from medcite.index import layout, store, vectors
 from medcite.index.errors import InputError
 from medcite.index.reader import Index, open_index
 from medcite.index.testing import SMALL_CORPUS, FakeEmbedder, write_jsonl
-from medcite.index.types import Hit, Passage
+from medcite.index.types import Document, Hit, Passage
 from medcite.ingest.pipeline import ingest
 
 
@@ -107,3 +112,116 @@ def test_diversify_keeps_order_and_caps_each_article() -> None:
     hits = [hit("a", 1), hit("a", 2), hit("b", 1), hit("a", 3), hit("b", 2), hit("b", 3)]
     kept = diversify(hits, per_article=2)
     assert [h.passage.id for h in kept] == ["a1", "a2", "b1", "b2"]
+
+
+FILTERED = [
+    (Filters(sources=("OtherSource",)), {"T_diabetes", "T_gout"}),
+    (Filters(doc_ids=("T_glaucoma", "T_gout")), {"T_glaucoma", "T_gout"}),
+    (Filters(sources=("TestSource",), doc_ids=("T_asthma", "T_gout")), {"T_asthma"}),
+]
+
+
+@pytest.mark.parametrize("selector_max", [0, 20_000], ids=["deeper-search", "id-selector"])
+@pytest.mark.parametrize("mode", ["dense", "lexical"])
+def test_filtered_search_ranks_as_the_unfiltered_one_restricted_to_the_filter(
+    small_index: Index, monkeypatch: pytest.MonkeyPatch, selector_max: int, mode: str
+) -> None:
+    monkeypatch.setattr(retrieve, "SELECTOR_MAX", selector_max)
+    query = "vision airways arthritis treated"
+    everything = search(small_index, FakeEmbedder(), query, k=20, mode=mode, per_article=0)
+    for filters, doc_ids in FILTERED:
+        found = search(
+            small_index, FakeEmbedder(), query, k=20, mode=mode, per_article=0, filters=filters
+        )
+        expected = [h for h in everything if h.passage.doc_id in doc_ids]
+        assert found and [(h.passage.id, h.score) for h in found] == [
+            (h.passage.id, pytest.approx(h.score)) for h in expected
+        ]
+
+
+# SQLite's default limit on the variables one statement may bind (since 3.32; some builds
+# raise it, so the test sets it).
+SQLITE_MAX_VARIABLES = 32_766
+
+
+def index_by_hand(directory: Path, articles: dict[str, int], embedder: FakeEmbedder) -> Index:
+    """An index of ``articles[source]`` articles per source, each of 100 one-word passages,
+    written straight into a store and a FAISS index (ingest takes far longer for this many)."""
+    words = [f"word{n}" for n in range(50)]
+    vectors_of = {w: v.tobytes() for w, v in zip(words, embedder.embed(words), strict=True)}
+    conn = store.connect(directory / layout.STORE_FILE)
+    with conn:
+        for source, count in articles.items():
+            for number in range(count):
+                doc_id = f"{source}_{number}"
+                text = " ".join(words[(number + i) % 50] for i in range(100))
+                document = Document(doc_id, f"{source} {number}", text, "", source)
+                passages, start = [], 0
+                for word in text.split(" "):
+                    end = start + len(word)
+                    passages.append(Passage(f"{doc_id}/{start}", doc_id, start, end, word))
+                    start = end + 1
+                keys = [p.text for p in passages]
+                store.insert_document(conn, document, "", passages, keys, vectors_of)
+        ids, matrix = store.all_vectors(conn, embedder.dim)
+        totals = store.counts(conn)
+    conn.close()
+    manifest = layout.Manifest(
+        generation=1,
+        model=embedder.name,
+        dim=embedder.dim,
+        documents=totals["documents"],
+        passages=totals["passages"],
+        vector_index="flat",
+        max_words=1,
+        created="",
+        files=(),
+    )
+    flat = vectors.build(matrix, ids, "flat")
+    index = Index(directory, directory, manifest, flat, np.zeros((0, 0)), {}, {})
+    index.open_connections(1)
+    with index.connection() as read:
+        read.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, SQLITE_MAX_VARIABLES)
+    return index
+
+
+@pytest.fixture(scope="module")
+def large_source_index(tmp_path_factory: pytest.TempPathFactory) -> Index:
+    return index_by_hand(
+        tmp_path_factory.mktemp("large"), {"Large": 330, "Small": 3}, FakeEmbedder()
+    )
+
+
+@pytest.mark.parametrize("mode", ["dense", "lexical", "hybrid"])
+@pytest.mark.parametrize("source", ["Large", "Small"])
+def test_a_source_with_more_passages_than_sqlite_binds_variables_is_searched(
+    large_source_index: Index, mode: str, source: str
+) -> None:
+    index = large_source_index
+    with index.connection() as conn:
+        assert store.count_filtered(conn, ["Large"]) > SQLITE_MAX_VARIABLES
+    hits = search(
+        index, FakeEmbedder(), "word7", k=10, mode=mode, filters=Filters(sources=(source,))
+    )
+    # Every article says "word7" twice; at most two passages of one article are kept.
+    assert len(hits) == (10 if source == "Large" else 6) and {h.source for h in hits} == {source}
+    assert all(h.passage.text == "word7" for h in hits)
+
+
+def test_a_filter_binds_the_same_few_variables_however_long_it_is(small_index: Index) -> None:
+    doc_ids = tuple(f"T_missing_{n}" for n in range(2_000)) + ("T_gout", "T_diabetes")
+    sources = tuple(f"Missing{n}" for n in range(2_000)) + ("OtherSource",)
+    with small_index.connection() as conn:
+        limit = conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 7)
+        try:
+            rowids = store.filtered_rowids(conn, sources, doc_ids)
+            assert store.count_filtered(conn, sources, doc_ids) == len(rowids) == 3
+            assert store.keep_filtered(conn, list(range(1, 1_000)), sources, doc_ids) == set(
+                rowids.tolist()
+            )
+            found = store.lexical_search(
+                conn, "gout arthritis", 10, sources=sources, doc_ids=doc_ids
+            )
+            assert found and {rowid for rowid, _ in found} <= set(rowids.tolist())
+        finally:
+            conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, limit)

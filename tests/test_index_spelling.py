@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import threading
+import time
+
 import pytest
 
+from medcite.index import spelling
 from medcite.index.spelling import Speller, edit_distance
 
 VOCABULARY = {
@@ -63,3 +67,53 @@ def test_short_words_and_known_words_are_never_changed() -> None:
     assert (
         speller.correct("wat of rare") == "wat of rare"
     )  # too short; known (df 2, no 20x neighbour)
+
+
+class ClearedByAnotherThread(dict[str, str | None]):
+    """The memory of a Speller that another thread clears right after each store: the
+    interleaving that made a lookup of the word just stored raise KeyError."""
+
+    def __setitem__(self, key: str, value: str | None) -> None:
+        super().__setitem__(key, value)
+        self.clear()
+
+
+def test_a_clear_between_store_and_lookup_still_answers() -> None:
+    speller = Speller(VOCABULARY)
+    speller._suggestions = ClearedByAnotherThread()
+    assert speller.suggest("glacoma") == "glaucoma"
+    assert speller.correct("astma symtoms") == "asthma symptoms"
+
+
+class YieldsAfterStore(dict[str, str | None]):
+    """A Speller's memory that lets other threads run right after each store."""
+
+    def __setitem__(self, key: str, value: str | None) -> None:
+        super().__setitem__(key, value)
+        time.sleep(0.0001)
+
+
+def test_a_full_memory_shared_by_many_threads_never_fails(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(spelling, "SUGGESTIONS_KEPT", 2)  # full, so cleared, all the time
+    speller = Speller(VOCABULARY)
+    speller._suggestions = YieldsAfterStore()
+    typed = ["glacoma", "astma", "diabeties", "migrane", "symtoms", "abacavir"]
+    expected = {word: Speller(VOCABULARY).suggest(word) for word in typed}
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            for _ in range(20):
+                for word in typed:
+                    assert speller.suggest(word) == expected[word]
+        except BaseException as exc:  # noqa: BLE001 - reported by the test below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []

@@ -5,7 +5,12 @@ from __future__ import annotations
 
 import json
 import re
+import sqlite3
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -161,3 +166,77 @@ def test_export_without_any_feedback_writes_an_empty_file(tmp_path: Path) -> Non
     assert export_feedback(tmp_path, out) == 0
     assert out.read_text() == ""
     assert not (tmp_path / FEEDBACK_FILE).exists()  # reading never creates the store
+
+
+class MeetingFeedbackStore(FeedbackStore):
+    """Holds each ``add`` until ``parties`` of them are under way: two submits of one rating
+    that both got past the "already rated?" check before either stored anything."""
+
+    def __init__(self, path: Path, parties: int) -> None:
+        super().__init__(path)
+        self.meeting = threading.Barrier(parties, timeout=10)
+
+    def add(self, *args: Any, **kwargs: Any) -> int | None:
+        self.meeting.wait()
+        return super().add(*args, **kwargs)
+
+
+def test_a_double_submit_at_once_is_stored_once(make_client, fresh_index_root: Path) -> None:
+    client = make_client(fresh_index_root)
+    exchange = ask(client, "what is asthma?")
+    client.app.state.feedback = MeetingFeedbackStore(feedback_path(fresh_index_root), 2)
+
+    def submit() -> int:
+        data = {"exchange": exchange, "helpful": "yes"}
+        return client.post("/feedback", data=data, headers=HX).status_code
+
+    with ThreadPoolExecutor(2) as pool:
+        statuses = list(pool.map(lambda _: submit(), range(2)))
+    assert statuses == [200, 200]
+    assert FeedbackStore(feedback_path(fresh_index_root)).count() == 1
+
+
+def test_a_rating_names_the_generation_that_answered_not_the_one_serving_later(
+    make_client, fresh_index_root: Path, corpus_articles, make_corpus, tmp_path: Path
+) -> None:
+    client = make_client(fresh_index_root)
+    exchange = ask(client, "how is glaucoma treated?")  # answered by generation 1
+    changed = [dict(a) for a in corpus_articles]
+    changed[0]["title"] = "Glaucoma (changed)"
+    ingest([make_corpus(tmp_path / "changed.jsonl", changed)], fresh_index_root, FakeEmbedder())
+    assert client.post("/api/admin/reload").json()["generation"] == 2
+    client.post("/feedback", data={"exchange": exchange, "helpful": "yes"})
+    [item] = FeedbackStore(feedback_path(fresh_index_root)).recent()
+    assert item.generation == 1
+    later = ask(client, "how is glaucoma treated?")
+    client.post("/feedback", data={"exchange": later, "helpful": "yes"})
+    assert [i.generation for i in FeedbackStore(feedback_path(fresh_index_root)).recent()] == [2, 1]
+
+
+def test_the_store_keeps_one_rating_per_answer_id(tmp_path: Path) -> None:
+    store = FeedbackStore(tmp_path / FEEDBACK_FILE)
+    first = store.add(answer(ANSWERED), helpful=True, answer_id="a1")
+    assert first is not None
+    assert store.add(answer(ANSWERED), helpful=False, answer_id="a1") is None
+    assert store.add(answer(ANSWERED), helpful=False, answer_id="a2") is not None
+    assert store.add(answer(ANSWERED), helpful=False) and store.add(answer(ANSWERED), helpful=False)
+    assert store.count() == 4
+    assert store.recent()[-1].helpful  # the first rating of a1 is the one kept
+
+
+def test_a_store_written_before_answer_ids_is_upgraded_in_place(tmp_path: Path) -> None:
+    path = tmp_path / FEEDBACK_FILE
+    with closing(sqlite3.connect(path)) as conn, conn:
+        conn.execute(
+            "CREATE TABLE feedback (id INTEGER PRIMARY KEY, created TEXT NOT NULL, helpful"
+            " INTEGER NOT NULL, comment TEXT NOT NULL, question TEXT NOT NULL, kind TEXT NOT"
+            " NULL, doc_ids TEXT NOT NULL, section_ids TEXT NOT NULL, generation INTEGER)"
+        )
+        conn.execute(
+            "INSERT INTO feedback VALUES (1, '2025-01-01T00:00:00+00:00', 1, '', 'old?',"
+            " 'answered', '[]', '[]', 3)"
+        )
+    store = FeedbackStore(path)
+    assert store.add(answer(ANSWERED, "new?"), helpful=False, answer_id="x") == 2
+    assert store.add(answer(ANSWERED, "new?"), helpful=False, answer_id="x") is None
+    assert [(i.question, i.generation) for i in store.all()] == [("old?", 3), ("new?", None)]

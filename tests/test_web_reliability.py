@@ -455,3 +455,20 @@ def test_bench_load_short_run_sees_no_server_error(tmp_path: Path, index_root: P
         assert set(summary["statuses"]) <= {"200", "429", "503"}, summary
         assert summary["refused_without_retry_after"] == 0 and summary["failed_requests"] == 0
     assert "429" in result["overload"]["one_client"]["statuses"], "60 at once, a burst of 30"
+
+
+def test_a_reload_takes_a_slot_of_the_model_cap(index_root: Path) -> None:
+    embedder = HeldEmbedder()
+    with serving(index_root, embedder, rate_per_minute=0, max_in_flight=1, max_queue=0) as server:
+        http = httpx.Client(base_url=server.url, timeout=10)
+        held, out = in_background(
+            lambda: http.post("/api/ask", json={"question": f"{HOLD} what is glaucoma?"})
+        )
+        assert embedder.entered.acquire(timeout=10), "the held ask never reached the model"
+        busy = http.post("/api/admin/reload")
+        assert busy.status_code == 503 and busy.headers["retry-after"] == "1"
+        assert "busy" in busy.json()["error"]
+        embedder.release.set()
+        held.join(timeout=10)
+        assert out[0].status_code == 200
+        assert http.post("/api/admin/reload").json()["generation"] == 1

@@ -30,6 +30,7 @@ from medcite.web.security import (
     SecurityHeadersMiddleware,
     install_error_handlers,
     loggable_path,
+    refuse_open_staff,
     user_message,
 )
 
@@ -136,8 +137,12 @@ def log_config() -> dict[str, object]:
     return config
 
 
-def serve(settings: Settings) -> None:
-    """Run the app with uvicorn on ``settings.host:settings.port`` until interrupted."""
+def serve(settings: Settings, *, open_staff: bool = False) -> None:
+    """Run the app with uvicorn on ``settings.host:settings.port`` until interrupted.
+
+    Without a staff password, a host other than loopback is refused (a ``MedciteError``)
+    unless ``open_staff``: the staff pages would be open to the network."""
+    refuse_open_staff(settings, open_staff=open_staff)
     uvicorn.run(
         create_app(settings),
         host=settings.host,

@@ -11,15 +11,23 @@ from dataclasses import asdict
 from pathlib import Path
 
 from medcite.index.errors import MedciteError
-from medcite.web.config import Settings
+from medcite.web.config import Settings, SettingsError, load_settings
 
 EXIT_ERROR = 2
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    settings = Settings()
+    # A bad MEDCITE_* value is reported only once the arguments are parsed: --help works
+    # whatever the environment (its defaults are then the built-in ones).
+    try:
+        settings, problem = load_settings(), None
+    except SettingsError as exc:
+        settings, problem = Settings.model_construct(), exc
     parser = build_parser(settings)
     args = parser.parse_args(argv)
+    if problem is not None:
+        print(f"medcite: error: {problem}", file=sys.stderr)
+        return EXIT_ERROR
     try:
         return int(args.run(args, settings) or 0)
     except MedciteError as exc:
@@ -94,6 +102,12 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     index_option(p)
     p.add_argument("--host", default=settings.host)
     p.add_argument("--port", type=int, default=settings.port)
+    p.add_argument(
+        "--insecure-open-staff",
+        action="store_true",
+        help="serve on a non-loopback host without MEDCITE_STAFF_PASSWORD: anyone who can reach"
+        " it reads the patients' stored questions and can reload the index",
+    )
     p.set_defaults(run=cmd_serve)
 
     p = sub.add_parser("feedback", help="work with stored feedback")
@@ -159,6 +173,8 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
         data = asdict(report) | {"passages_per_second": report.passages_per_second}
         print(json.dumps(data, indent=2))
         return 0
+    if report.recovered:
+        print(f"recovered: {report.recovered}")
     print(
         f"generation {report.generation} at {report.index_dir}: {report.documents_total} documents,"
         f" {report.passages_total} passages\n"
@@ -168,6 +184,8 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
         + (f" at {report.passages_per_second:.1f} passages/s" if report.passages_embedded else "")
         + f"; took {report.seconds:.1f} s"
     )
+    if report.rechunked:
+        print(f"re-chunked {report.rechunked} stored documents at --max-words {args.max_words}")
     if report.skipped:
         print(f"skipped {len(report.skipped)} file(s):")
         for item in report.skipped:
@@ -300,7 +318,8 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
                 "port": args.port,
                 "embedder": args.embedder,
             }
-        )
+        ),
+        open_staff=args.insecure_open_staff,
     )
     return 0
 
@@ -314,26 +333,58 @@ def cmd_feedback_export(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_info(args: argparse.Namespace, settings: Settings) -> int:
+    from medcite.index import layout
+    from medcite.index.errors import IndexCorruptError
     from medcite.index.reader import open_index
 
-    index = open_index(args.index)
-    manifest = index.manifest.to_json()
-    sources = index.sources()
+    # A corrupt current generation is still described: which generations are intact is what
+    # its owner wants to know. The error is raised after that, for the exit code.
+    try:
+        index, error = open_index(args.index), None
+    except IndexCorruptError as exc:
+        index, error = None, exc
+    checks = layout.check_generations(args.index)
     if args.json:
+        generations = [
+            {
+                "name": c.name,
+                "current": c.current,
+                "intact": c.intact,
+                "problem": c.problem,
+                "manifest": c.manifest.to_json() if c.manifest else None,
+            }
+            for c in checks
+        ]
+        if index is None:
+            print(json.dumps({"generations": generations, "error": str(error)}, indent=2))
+        else:
+            data = index.manifest.to_json() | {
+                "directory": str(index.directory),
+                "sources": dict(index.sources()),
+                "generations": generations,
+            }
+            print(json.dumps(data, indent=2))
+    elif index is None:
+        print(f"index {args.index} (its current generation is not intact)")
+    else:
+        print(f"index {index.root} (generation {index.generation}, built {index.manifest.created})")
         print(
-            json.dumps(
-                manifest | {"directory": str(index.directory), "sources": dict(sources)}, indent=2
-            )
+            f"model {index.manifest.model} ({index.manifest.dim} dims),"
+            f" {index.manifest.vector_index} vectors"
         )
-        return 0
-    print(f"index {index.root} (generation {index.generation}, built {index.manifest.created})")
-    print(
-        f"model {index.manifest.model} ({index.manifest.dim} dims),"
-        f" {index.manifest.vector_index} vectors"
-    )
-    print(f"{index.manifest.documents} documents, {index.manifest.passages} passages")
-    for source, count in sources:
-        print(f"  {source or '(none)'}: {count}")
+        print(f"{index.manifest.documents} documents, {index.manifest.passages} passages")
+        for source, count in index.sources():
+            print(f"  {source or '(none)'}: {count}")
+    if not args.json:
+        print("generations:")
+        for c in checks:
+            state = f"not intact: {c.problem}"
+            if c.intact and c.manifest is not None:
+                m = c.manifest
+                state = f"intact ({m.documents} documents, {m.passages} passages, {m.created})"
+            print(f"  {c.name}  {'current' if c.current else '':7}  {state}")
+    if error is not None:
+        raise error
     return 0
 
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from medcite.index.errors import MedciteError
 
 
 def default_index_dir() -> Path:
@@ -28,11 +30,12 @@ class Settings(BaseSettings):
     # A query string above this is refused with 414.
     max_query_bytes: int = Field(default=4 * 1024, ge=256)
     # When set, staff pages (/search, /search/feedback) and /api/admin/* need it (HTTP Basic,
-    # any user name, or "Authorization: Bearer <password>"). Unset: open, for a local install.
+    # any user name, or "Authorization: Bearer <password>"). Unset: open, for a local install;
+    # `medcite serve` then refuses a non-loopback host unless told --insecure-open-staff.
     staff_password: SecretStr | None = None
-    # Overload: model-bound requests (/ask, /search and their /api twins) served at once; up to
-    # max_queue more wait, each at most queue_timeout seconds; beyond that 503 at once.
-    # max_in_flight=0 switches this off.
+    # Overload: model-bound requests (/ask, /search and their /api twins, and the CPU-bound
+    # /api/admin/reload) served at once; up to max_queue more wait, each at most queue_timeout
+    # seconds; beyond that 503 at once. max_in_flight=0 switches this off.
     max_in_flight: int = Field(default=4, ge=0)
     max_queue: int = Field(default=32, ge=0)
     queue_timeout: float = Field(default=2.0, gt=0, le=60)
@@ -41,3 +44,22 @@ class Settings(BaseSettings):
     # proxy every client has the proxy's address: raise it or switch it off there.
     rate_per_minute: int = Field(default=120, ge=0)
     rate_burst: int = Field(default=30, ge=1)
+
+
+class SettingsError(MedciteError):
+    """A MEDCITE_* environment variable holds a value the settings cannot take."""
+
+
+def load_settings() -> Settings:
+    """The settings from the environment; a bad value is a ``SettingsError`` naming the
+    variable (``MEDCITE_PORT: Input should be a valid integer, ...``), on one line."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        prefix = Settings.model_config.get("env_prefix", "")
+        problems = []
+        for error in exc.errors():
+            name = (prefix + "_".join(str(part) for part in error["loc"])).upper()
+            # The value itself is left out: it may be the staff password.
+            problems.append(f"{name}: {error['msg']}" if error["loc"] else error["msg"])
+        raise SettingsError("; ".join(problems)) from None

@@ -80,10 +80,12 @@ class IndexHolder:
 @dataclass
 class Exchange:
     """One question and the answer shown for it, kept for the no-JavaScript page and for
-    feedback. ``rated`` is set once the patient sent feedback on it."""
+    feedback. ``generation`` is the index generation that answered; ``rated`` is set once the
+    patient sent feedback on it."""
 
     id: str
     answer: Answer
+    generation: int | None = None
     rated: bool = False
 
 
@@ -117,8 +119,8 @@ class Transcripts:
                 return []
             return list(item[1])
 
-    def add(self, conversation_id: str, answer: Answer) -> Exchange:
-        exchange = Exchange(secrets.token_urlsafe(12), answer)
+    def add(self, conversation_id: str, answer: Answer, generation: int | None = None) -> Exchange:
+        exchange = Exchange(secrets.token_urlsafe(12), answer, generation)
         with self._lock:
             now = self._clock()
             _, exchanges = self._items.pop(conversation_id, (now, []))

@@ -20,8 +20,10 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from medcite.web.config import Settings
 from medcite.web.security import error_response
 
-# The requests that embed a question and search the index: the work that costs CPU.
-MODEL_PATHS = frozenset({"/ask", "/api/ask", "/search", "/api/search"})
+# The requests whose work costs CPU: those that embed a question and search the index, and a
+# reload, which hashes every file of the new generation. Sharing one cap, reloads cannot pile
+# up beside (or starve) the questions.
+MODEL_PATHS = frozenset({"/ask", "/api/ask", "/search", "/api/search", "/api/admin/reload"})
 UNLIMITED_PATHS = frozenset({"/healthz", "/readyz"})
 STATIC_PREFIX = "/static/"
 BUSY_RETRY_SECONDS = 1

@@ -79,7 +79,7 @@ def ask_question(
     the whole page with the conversation so far."""
     conversation_id = _conversation(request) or new_conversation_id()
     answer = converse(index, embedder, conversations, conversation_id, question)
-    exchange = transcripts.add(conversation_id, answer)
+    exchange = transcripts.add(conversation_id, answer, index.generation)
     if _is_htmx(request):
         response = templates.TemplateResponse(request, "_exchange.html", {"exchange": exchange})
     else:
@@ -102,7 +102,10 @@ def send_feedback(
     helpful: Annotated[str, Form(max_length=8)] = "",
     comment: Annotated[str, Form()] = "",
 ) -> Response:
-    """Store a rating of an answer shown in this conversation, with its question."""
+    """Store a rating of an answer shown in this conversation, with its question and the
+    index generation that answered it (a reload since then does not change it). Sending the
+    same rating twice, even at once, stores it once. Taking ``index`` makes it a 503 with the
+    reason while no index is loaded, as the chat page is."""
     if helpful not in ("yes", "no"):
         raise InputError("say whether the answer was helpful (yes or no)")
     if len(comment) > MAX_COMMENT_CHARS:
@@ -115,7 +118,11 @@ def send_feedback(
         )
     if not found.rated:
         feedback.add(
-            found.answer, helpful=helpful == "yes", comment=comment, generation=index.generation
+            found.answer,
+            helpful=helpful == "yes",
+            comment=comment,
+            generation=found.generation,
+            answer_id=found.id,
         )
         found.rated = True
     if _is_htmx(request):

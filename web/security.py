@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import ipaddress
 import logging
 import re
 import secrets
@@ -259,9 +260,39 @@ class GuardMiddleware:
         await response(request.scope, receive, send)
 
 
-def _staff_secret(request: Request) -> str | None:
-    settings: Settings = request.app.state.settings
+def staff_secret(settings: Settings) -> str | None:
+    """The staff password, or None when staff pages are open (unset or empty)."""
     return settings.staff_password.get_secret_value() if settings.staff_password else None
+
+
+def _staff_secret(request: Request) -> str | None:
+    return staff_secret(request.app.state.settings)
+
+
+def is_loopback(host: str) -> bool:
+    """Whether binding to ``host`` serves this machine only ("127.0.0.1", "::1",
+    "localhost"); any other name or address may be reachable from the network."""
+    if host.lower().rstrip(".") == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def refuse_open_staff(settings: Settings, *, open_staff: bool = False) -> None:
+    """Refuse to serve beyond this machine with open staff pages (the patients' stored
+    questions, the index reload), unless ``open_staff`` says that is meant."""
+    if staff_secret(settings) is not None or is_loopback(settings.host):
+        return
+    if not open_staff:
+        raise MedciteError(
+            f"refusing to serve on {settings.host} without MEDCITE_STAFF_PASSWORD: the staff"
+            " pages (patients' stored questions, index reload) would be open to anyone who can"
+            " reach it. Set MEDCITE_STAFF_PASSWORD, serve on 127.0.0.1, or pass"
+            " --insecure-open-staff"
+        )
+    logger.warning("serving on %s with staff pages open to anyone who reaches it", settings.host)
 
 
 def require_staff(request: Request) -> None:
