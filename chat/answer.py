@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from medcite.chat.conversation import resolve_follow_up
 from medcite.chat.quotes import query_weights, select_windows
 from medcite.chat.retrieve import Filters, search
-from medcite.chat.safety import DISCLAIMER, detect_emergency
+from medcite.chat.triage import Triage
 from medcite.chat.types import ANSWERED, EMERGENCY, NOT_COVERED, Answer, Citation, Quote, Topic
 from medcite.index.embedder import Embedder
 from medcite.index.errors import InputError
@@ -74,6 +74,7 @@ def ask(
     embedder: Embedder,
     question: str,
     *,
+    triage: Triage,
     topic: Topic | None = None,
     policy: AbstainPolicy = DEFAULT_POLICY,
     filters: Filters | None = None,
@@ -82,18 +83,23 @@ def ask(
     """Answer ``question`` with verbatim quotes, say it is not covered, or, for an
     emergency, tell the reader to get help now. ``topic`` is the conversation's last topic."""
     text = clean_question(question)
-    emergency = detect_emergency(text)
+    disclaimer = triage.locale.disclaimer
+    emergency, vector = triage.check(text, embedder)
     if emergency is not None:
         return Answer(
             question=text,
             kind=EMERGENCY,
             message=emergency.message,
-            disclaimer=DISCLAIMER,
-            emergency=emergency.kind,
-            confidence=1.0,
+            disclaimer=disclaimer,
+            emergency=emergency.situation,
+            emergency_name=emergency.name,
+            confidence=emergency.probability,
         )
     searched = resolve_follow_up(index.speller.correct(text), topic)
-    hits = search(index, embedder, searched, k=k, mode="hybrid", filters=filters)
+    query_vector = vector if searched == text else None
+    hits = search(
+        index, embedder, searched, k=k, mode="hybrid", filters=filters, query_vector=query_vector
+    )
     weights = query_weights(searched, index.idf)
     confidence = policy.confidence(answer_evidence(index, hits, weights, searched))
     if not hits or confidence < policy.threshold:
@@ -103,7 +109,7 @@ def ask(
             message=NOT_COVERED_MESSAGE,
             suggestions=_topics(hits),
             confidence=confidence,
-            disclaimer=DISCLAIMER,
+            disclaimer=disclaimer,
             searched_for=searched,
         )
     quotes, citations = [], []
@@ -141,7 +147,7 @@ def ask(
         quotes=tuple(quotes),
         citations=tuple(citations),
         confidence=confidence,
-        disclaimer=DISCLAIMER,
+        disclaimer=disclaimer,
         searched_for=searched,
     )
 

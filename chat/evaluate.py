@@ -29,7 +29,6 @@ from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
-from medcite.chat.answer import ask
 from medcite.chat.metrics import (
     DEFAULT_KS,
     RetrievalScores,
@@ -232,13 +231,13 @@ def evaluate(
     warmup: int = 5,
     clock: Clock = time.perf_counter,
     questions_file: str = "",
-    answer: AskFunction = ask,
+    answer: AskFunction,
     progress: Progress | None = None,
 ) -> EvalReport:
     """Retrieval scores per mode and level, answer rates, and latency for ``questions``.
 
     ``questions_file`` only labels the report. ``answer`` is the function under test for the
-    answer metrics (``chat.answer.ask`` by default). Raises ``InputError`` for an empty
+    answer metrics (``chat.answer.ask`` with its triage bound). Raises ``InputError`` for an empty
     question set, an unknown or missing mode, a depth outside 1..``MAX_K``, a negative warmup,
     or a question that search or ask refuses (naming the question).
     """

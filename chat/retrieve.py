@@ -47,19 +47,28 @@ def search(
     filters: Filters | None = None,
     per_article: int = 2,
     depth: int = 100,
+    query_vector: np.ndarray | None = None,
 ) -> list[Hit]:
-    """The top ``k`` passages for ``query``, at most ``per_article`` from one article."""
+    """The top ``k`` passages for ``query``, at most ``per_article`` from one article.
+
+    ``query_vector`` is the caller's embedding of ``query`` as given (triage has one); it is
+    used when spelling correction leaves the query unchanged."""
     if mode not in MODES:
         raise InputError(f"unknown search mode {mode!r}; use one of {', '.join(MODES)}")
     if not 1 <= k <= MAX_K:
         raise InputError(f"k must be between 1 and {MAX_K}")
     if not query.strip():
         raise InputError("the query is empty")
-    query = index.speller.correct(query)
+    corrected = index.speller.correct(query)
+    if corrected != query:
+        query, query_vector = corrected, None
     filters = filters or Filters()
     pool = max(depth, k * 4)
 
-    query_vector = embedder.embed([query])[0] if mode != "lexical" else None
+    if mode == "lexical":
+        query_vector = None
+    elif query_vector is None:
+        query_vector = embedder.embed([query])[0]
     dense = _dense(index, query_vector, pool, filters) if query_vector is not None else []
     lexical = _lexical(index, query, pool, filters) if mode != "dense" else []
     signals: dict[int, dict[str, float]] = {}

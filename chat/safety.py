@@ -1,9 +1,11 @@
-"""Recognise a medical emergency in a patient's message, before any retrieval.
+"""The readable layer of triage: hand-written phrase lists for emergencies.
 
-When ``detect_emergency`` returns an ``Emergency``, the bot shows its message at once instead of
-articles. It is hand-written lists of phrases, not a classifier, so every decision can be read
-here. It runs on every message: about 20 microseconds each, after a one-off ~35 ms the first
-time (building the typo table).
+``match_rules`` says which lists a message matches; the learned model in ``chat/triage.py``
+takes that as two of its features, together with the embedding model's layer states and the
+message's words. On our independently written triage set the phrases alone caught a fifth of
+the emergencies and also fired on a few per cent of look-alike questions, so they no longer
+decide on their own. ``normalise`` is shared with the model's word features. It runs in about
+20 microseconds a message, after a one-off ~35 ms the first time (building the typo table).
 
 How a message is read:
 
@@ -13,16 +15,16 @@ How a message is read:
    and, for longer key words, any word one edit away (a letter dropped, added, changed, or two
    neighbours swapped: "sucidal", "bleding", "breth"), unless that word is a real one
    ("breeding", "cooking").
-2. Each kind of emergency has two lists of phrases.
-   *Urgent* phrases are an emergency however they are framed: "kill myself", "want to die",
+2. Each kind of emergency (named as the situations of ``chat/data/locales``) has two lists.
+   *Urgent* phrases count however they are framed: "kill myself", "want to die",
    "cant breathe", "throat is closing", "took a whole bottle of", "swallowed bleach".
    *Symptom* phrases ("chest pain", "face is drooping", "bleeding a lot", "having a seizure",
-   "suicidal") are an emergency when the message is about someone (it says "i", "my", "he",
+   "suicidal") count when the message is about someone (it says "i", "my", "he",
    "someone", "right now", ...) or is a bare statement ("chset pain", "slurred speech and one
    side weak"). They are not when the message is a general question about the topic and says
    nothing about anyone: "what causes chest pain in runners", "how is anaphylaxis treated".
    Symptoms described as long-standing or recurring ("sometimes", "for years", "whenever") are
-   not treated as emergencies either, except thoughts of suicide.
+   not counted either, except thoughts of suicide.
 3. A phrase right after a negation ("no chest pain", "i dont think im having a stroke") does
    not count.
 
@@ -31,7 +33,7 @@ jaw pain, sweating, breathlessness) are not required. Someone reporting chest pa
 told to call for help either way, and the question check above keeps "what causes chest pain
 in runners" or "is chest pain with sweating a sign of a heart attack" out.
 
-The kinds are checked in a fixed order, and the first that matches wins: the more specific or
+The kinds are checked in a fixed order, and the first that matches is named: the more specific or
 more immediately dangerous first (anaphylaxis before breathing, chest pain before breathing,
 an overdose before suicidal intent, since its message covers the physical danger).
 """
@@ -43,89 +45,46 @@ import unicodedata
 from dataclasses import dataclass
 from functools import cache
 
-DISCLAIMER = (
-    "General information from NIH articles, not medical advice. "
-    "In an emergency, call your local emergency number (911 in the US)."
-)
-
 
 @dataclass(frozen=True)
-class Emergency:
-    """What kind of emergency a message describes, and what to tell the patient."""
+class RuleMatch:
+    """What the phrase lists say of a message."""
 
-    kind: str
-    message: str
-
-
-MESSAGES: dict[str, str] = {
-    "anaphylaxis": (
-        "This may be a severe allergic reaction (anaphylaxis). Use an epinephrine "
-        "auto-injector (EpiPen) now if there is one, and call your local emergency number "
-        "(911 in the US) right away, even if the symptoms ease."
-    ),
-    "chest_pain": (
-        "Chest pain can be a sign of a heart attack. Call your local emergency number "
-        "(911 in the US) now. Do not drive yourself to the hospital. Sit down and rest while "
-        "you wait for help."
-    ),
-    "stroke": (
-        "These can be signs of a stroke. Think F.A.S.T.: Face drooping, Arm weakness, Speech "
-        "difficulty, Time to call your local emergency number (911 in the US) now. Note the "
-        "time the symptoms started. Every minute matters."
-    ),
-    "severe_bleeding": (
-        "Bleeding that is heavy or will not stop is an emergency. Call your local emergency "
-        "number (911 in the US) now. Press firmly on the wound with a clean cloth and keep "
-        "pressing until help arrives."
-    ),
-    "overdose_poisoning": (
-        "This may be a poisoning or overdose. Call your local emergency number (911 in the US) "
-        "now, or Poison Control at 1-800-222-1222 (US). Do not wait for symptoms, and do not "
-        "try to make the person vomit."
-    ),
-    "breathing": (
-        "Serious trouble breathing is an emergency. Call your local emergency number "
-        "(911 in the US) now. Stay with the person and keep them sitting upright."
-    ),
-    "unconscious": (
-        "Someone who is unconscious or will not wake up needs help now. Call your local "
-        "emergency number (911 in the US), check whether they are breathing, and follow the "
-        "dispatcher's instructions."
-    ),
-    "seizure": (
-        "Call your local emergency number (911 in the US) now if a seizure lasts more than "
-        "5 minutes, is a first seizure, or the person is hurt or does not wake up. Turn them "
-        "on their side, move hard objects away, and put nothing in their mouth."
-    ),
-    "suicide": (
-        "If you are thinking about suicide or harming yourself, please get help now: call or "
-        "text 988 (Suicide & Crisis Lifeline, US) or call your local emergency number "
-        "(911 in the US). You are not alone."
-    ),
-}
+    situation: str | None  # the first kind, in the fixed order, whose phrases match
+    urgent: bool  # an urgent phrase matched
+    symptom: bool  # a symptom phrase matched, in a message not ruled out as a general question
 
 
-def detect_emergency(text: str) -> Emergency | None:
-    """The emergency the message describes as happening now, or None.
+NO_MATCH = RuleMatch(None, False, False)
 
-    None also for questions about a topic in general ("what are the symptoms of a stroke").
-    """
+
+def match_rules(text: str) -> RuleMatch:
+    """Which phrase lists match ``text``. The learned triage model (``chat/triage.py``) weighs
+    ``urgent`` and ``symptom``; on their own they miss most emergencies worded otherwise.
+
+    A symptom phrase does not count in a general question about a topic ("what are the symptoms
+    of a stroke") or when described as long-standing (except thoughts of suicide)."""
     words = normalise(text)
     if not words:
-        return None
+        return NO_MATCH
     about_someone = _ABOUT_SOMEONE.search(words) is not None
     general_question = not about_someone and _GENERAL_QUESTION.search(words) is not None
     long_standing = _LONG_STANDING.search(words) is not None
+    situation, urgent, symptom = None, False, False
     for rule in _RULES:
-        if _found(rule.urgent, words):
-            return Emergency(rule.kind, MESSAGES[rule.kind])
-        if general_question or (long_standing and not rule.even_if_long_standing):
-            continue
-        if _found(rule.symptoms, words) or any(
-            _found(first, words) and _found(second, words) for first, second in rule.together
-        ):
-            return Emergency(rule.kind, MESSAGES[rule.kind])
-    return None
+        rule_urgent = _found(rule.urgent, words)
+        rule_symptom = not (
+            general_question or (long_standing and not rule.even_if_long_standing)
+        ) and (
+            _found(rule.symptoms, words)
+            or any(
+                _found(first, words) and _found(second, words) for first, second in rule.together
+            )
+        )
+        if (rule_urgent or rule_symptom) and situation is None:
+            situation = rule.kind
+        urgent, symptom = urgent or rule_urgent, symptom or rule_symptom
+    return RuleMatch(situation, urgent, symptom)
 
 
 def normalise(text: str) -> str:
@@ -361,7 +320,7 @@ _ANAPHYLAXIS = _Rule(
 )
 
 _CHEST_PAIN = _Rule(
-    kind="chest_pain",
+    kind="cardiac",
     urgent=None,
     symptoms=_phrases(
         r"chest (?:pains?|pressure|tightness|ache|aches|aching|discomfort|hurts?|hurting|"
@@ -409,7 +368,7 @@ _STROKE = _Rule(
 )
 
 _SEVERE_BLEEDING = _Rule(
-    kind="severe_bleeding",
+    kind="bleeding",
     urgent=_phrases(
         r"bleeding (?:wont|will not|doesnt|does not|isnt|is not|cant|hasnt|has not|wouldnt|"
         r"not) (?:stop|stopping|stopped|slow|slowing)",
@@ -447,7 +406,7 @@ _MEDICINES = (
 )
 
 _OVERDOSE_POISONING = _Rule(
-    kind="overdose_poisoning",
+    kind="poisoning_adult",
     urgent=_phrases(
         r"overdosed",
         r"(?:took|taken|had|take) (?:a |an )?overdose",

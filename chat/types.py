@@ -58,4 +58,5 @@ class Answer:
     suggestions: tuple[Topic, ...] = ()
     disclaimer: str = ""
     searched_for: str = ""  # the question as retrieval saw it, after resolving a follow-up
-    emergency: str = ""  # the emergency kind, for EMERGENCY answers
+    emergency: str = ""  # the situation triage recognised, for EMERGENCY answers ("stroke")
+    emergency_name: str = ""  # how the reply names it ("a possible stroke")

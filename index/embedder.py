@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -19,6 +19,12 @@ class Embedder(Protocol):
     dim: int
 
     def embed(self, texts: Sequence[str]) -> np.ndarray: ...
+
+    def embed_with_layers(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """``embed(texts)`` and, from the same forward pass, each layer's mean-pooled state,
+        L2-normalised and side by side: shape (len(texts), layers * width). Lower layers keep
+        what the sentence vector averages away (tense, negation, person); triage reads them."""
+        ...
 
 
 class SentenceTransformerEmbedder:
@@ -60,6 +66,27 @@ class SentenceTransformerEmbedder:
                 show_progress_bar=False,
             )
         return np.ascontiguousarray(vectors, dtype=np.float32)
+
+    def embed_with_layers(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        import torch
+        from torch.nn.functional import normalize
+
+        if not texts:
+            return np.zeros((0, self.dim), np.float32), np.zeros((0, 6 * self.dim), np.float32)
+        # all-MiniLM-L6-v2 is transformer -> mean pooling -> normalise: the last layer's
+        # normalised mean is exactly what ``embed`` returns.
+        with self._lock, torch.inference_mode():
+            features = self._model.preprocess(list(texts))
+            transformer: Any = self._model[0].auto_model
+            states = transformer(**features, output_hidden_states=True)
+            mask = features["attention_mask"].unsqueeze(-1).to(states.last_hidden_state.dtype)
+            means = [(h * mask).sum(1) / mask.sum(1) for h in states.hidden_states[1:]]
+            vectors = normalize(means[-1], dim=-1)
+            layers = torch.cat([normalize(m, dim=-1) for m in means], dim=-1)
+        return (
+            np.ascontiguousarray(vectors.numpy(), dtype=np.float32),
+            np.ascontiguousarray(layers.numpy(), dtype=np.float32),
+        )
 
 
 EMBEDDERS = ("minilm", "fake")

@@ -38,6 +38,11 @@ class FakeEmbedder:
                 out[row, 0] = 1.0
         return out
 
+    def embed_with_layers(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """One "layer": the vector itself."""
+        vectors = self.embed(texts)
+        return vectors, vectors.copy()
+
 
 def article(doc_id: str, title: str, sections: list[tuple[str, str]], **extra: object) -> dict:
     """A corpus-format record (see the corpus README) with exact section offsets."""

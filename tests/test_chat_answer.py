@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from medcite.chat.answer import AbstainPolicy, ask, topic_of
+from medcite.chat.answer import AbstainPolicy, topic_of
+from medcite.chat.answer import ask as ask_with_triage
 from medcite.chat.conversation import ConversationStore, resolve_follow_up
+from medcite.chat.triage import make_triage
 from medcite.chat.types import ANSWERED, EMERGENCY, NOT_COVERED, Topic
 from medcite.index.errors import InputError
 from medcite.index.reader import Index, open_index
@@ -14,6 +16,13 @@ from medcite.ingest.pipeline import ingest
 
 # With the fake embedder, coverage of the question's words decides.
 LENIENT = AbstainPolicy(bias=-3.0, w_dense=0.0, w_cover=6.0, w_unknown=0.0, threshold=0.5)
+
+# The shipped triage: with the fake embedder it falls back to the rules alone.
+TRIAGE = make_triage()
+
+
+def ask(*args, **kwargs):  # type: ignore[no-untyped-def]
+    return ask_with_triage(*args, triage=TRIAGE, **kwargs)
 
 
 @pytest.fixture(scope="module")

@@ -25,6 +25,7 @@ from medcite.chat.evaluate import (
     write_trec,
 )
 from medcite.chat.questions import Question
+from medcite.chat.triage import make_triage
 from medcite.chat.types import ANSWERED, EMERGENCY, NOT_COVERED, Answer, Quote
 from medcite.index.errors import InputError
 from medcite.index.reader import Index, open_index
@@ -165,6 +166,7 @@ def index(tmp_path_factory: pytest.TempPathFactory) -> Index:
 
 def _run(index: Index, questions=QUESTIONS, **options) -> EvalReport:
     options.setdefault("questions_file", "hand-written.jsonl")
+    options.setdefault("answer", partial(ask, triage=make_triage()))
     return evaluate(index, FakeEmbedder(), questions, **options)
 
 
@@ -283,7 +285,7 @@ def test_quote_hit_falls_back_to_the_article_when_a_question_has_no_section_ids(
 
 def test_citation_fidelity_of_real_answers_is_one(index):
     # Threshold 0 so that ask answers every question and there are quotes to check.
-    always_answer = partial(ask, policy=AbstainPolicy(threshold=0.0))
+    always_answer = partial(ask, triage=make_triage(), policy=AbstainPolicy(threshold=0.0))
     report = _run(index, ANSWERABLE + UNANSWERABLE[:1], modes=("hybrid",), answer=always_answer)
     answers = report.answers
     assert answers.answered == 4

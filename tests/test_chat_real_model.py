@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from medcite.chat.answer import ask
+from medcite.chat.answer import ask as ask_with_triage
 from medcite.chat.retrieve import search
+from medcite.chat.triage import make_triage
 from medcite.chat.types import ANSWERED, NOT_COVERED
 from medcite.index.embedder import Embedder, SentenceTransformerEmbedder
 from medcite.index.reader import Index, open_index
@@ -18,6 +19,13 @@ from medcite.ingest.pipeline import ingest
 SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "sample" / "corpus.jsonl"
 
 pytestmark = pytest.mark.slow
+
+# The shipped triage: with the fake embedder it falls back to the rules alone.
+TRIAGE = make_triage()
+
+
+def ask(*args, **kwargs):  # type: ignore[no-untyped-def]
+    return ask_with_triage(*args, triage=TRIAGE, **kwargs)
 
 
 @pytest.fixture(scope="module")

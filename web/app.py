@@ -17,7 +17,7 @@ from fastapi.templating import Jinja2Templates
 
 from medcite.chat.conversation import ConversationStore
 from medcite.chat.feedback import FeedbackStore, feedback_path
-from medcite.chat.safety import DISCLAIMER
+from medcite.chat.triage import make_triage
 from medcite.index.embedder import Embedder, make_embedder
 from medcite.index.threads import limit_threads
 from medcite.web import routes_api, routes_doc, routes_ops, routes_patient, routes_staff
@@ -50,7 +50,7 @@ def sentence(text: str) -> str:
     return text if text[-1] in ".!?" else text + "."
 
 
-def make_templates() -> Jinja2Templates:
+def make_templates(disclaimer: str) -> Jinja2Templates:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
         autoescape=True,  # every template, whatever its name; corpus and user text is data
@@ -58,7 +58,7 @@ def make_templates() -> Jinja2Templates:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.globals["disclaimer"] = DISCLAIMER
+    env.globals["disclaimer"] = disclaimer
     env.filters["http_url"] = safe_url
     env.filters["sentence"] = sentence
     return Jinja2Templates(env=env)
@@ -94,7 +94,8 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> FastA
         lifespan=lifespan,
     )
     app.state.settings = settings
-    app.state.templates = make_templates()
+    app.state.triage = make_triage(settings.locale, settings.triage_model, settings.publisher)
+    app.state.templates = make_templates(app.state.triage.locale.disclaimer)
     app.state.conversations = ConversationStore()
     app.state.transcripts = Transcripts()
     app.state.feedback = FeedbackStore(feedback_path(settings.index))

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 
-from medcite.index.errors import MedciteError
+from medcite.index.errors import InputError, MedciteError
 from medcite.web.config import Settings, SettingsError, load_settings
 
 EXIT_ERROR = 2
@@ -83,8 +83,16 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=cmd_ask)
 
-    p = sub.add_parser("eval", help="score retrieval and answers on a question file")
-    p.add_argument("--questions", type=Path, required=True, metavar="FILE")
+    p = sub.add_parser(
+        "eval", help="score retrieval and answers on a question file, or triage on messages"
+    )
+    p.add_argument("--questions", type=Path, metavar="FILE", help="questions in corpus format")
+    p.add_argument(
+        "--triage",
+        type=Path,
+        metavar="FILE",
+        help="messages labelled emergency / not_emergency: recall, false alarms and misses",
+    )
     index_option(p)
     p.add_argument(
         "--mode", default="lexical,dense,hybrid", help="comma-separated modes (default: all three)"
@@ -228,12 +236,15 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     from medcite.chat.answer import ask
     from medcite.chat.retrieve import Filters
+    from medcite.chat.triage import make_triage
     from medcite.index.reader import open_index
 
     index = open_index(args.index)
     embedder = _embedder(args)
     index.require_model(embedder.name)
-    answer = ask(index, embedder, args.question, filters=Filters(sources=tuple(args.source)))
+    triage = make_triage(settings.locale, settings.triage_model, settings.publisher)
+    filters = Filters(sources=tuple(args.source))
+    answer = ask(index, embedder, args.question, triage=triage, filters=filters)
     if args.json:
         print(json.dumps(asdict(answer), indent=2))
         return 0
@@ -247,7 +258,7 @@ def format_answer(answer) -> str:
 
     lines: list[str] = []
     if answer.kind == EMERGENCY:
-        lines += ["!! " + answer.message]
+        lines += [f"!! This sounds like {answer.emergency_name}.", "!! " + answer.message]
     elif answer.kind != ANSWERED:
         lines += [answer.message]
         lines += [f"  - {topic.title}  [{topic.doc_id}]" for topic in answer.suggestions]
@@ -265,15 +276,49 @@ def format_answer(answer) -> str:
 
 
 def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
+    from medcite.chat.triage import make_triage
+
+    if not args.questions and not args.triage:
+        raise InputError("give --questions FILE, --triage FILE or both")
+    triage = make_triage(settings.locale, settings.triage_model, settings.publisher)
+    embedder = _embedder(args)
+    if args.triage:
+        _eval_triage(args, triage, embedder)
+    if args.questions:
+        _eval_questions(args, triage, embedder)
+    return 0
+
+
+def _eval_triage(args: argparse.Namespace, triage, embedder) -> None:
+    from medcite.chat.triage_eval import (
+        evaluate_triage,
+        format_triage_report,
+        load_triage_file,
+        report_json,
+    )
+
+    cases = load_triage_file(args.triage)
+    report = evaluate_triage(
+        cases, lambda text: triage.check(text, embedder)[0], triage.describe(embedder)
+    )
+    print(format_triage_report(report))
+    if args.json:
+        path = args.json if not args.questions else args.json.with_suffix(".triage.json")
+        path.write_text(json.dumps(report_json(report), indent=2) + "\n", encoding="utf-8")
+
+
+def _eval_questions(args: argparse.Namespace, triage, embedder) -> None:
+    from functools import partial
+
     from tqdm import tqdm
 
+    from medcite.chat.answer import ask
     from medcite.chat.evaluate import evaluate, format_report, report_json, write_trec
     from medcite.chat.questions import load_questions
     from medcite.index.reader import open_index
 
     questions = load_questions(args.questions)
     index = open_index(args.index)
-    embedder = _embedder(args)
     index.require_model(embedder.name)
     bars: dict[str, tqdm] = {}
 
@@ -294,6 +339,7 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
         answers=not args.no_answers,
         warmup=args.warmup,
         questions_file=args.questions.name,
+        answer=partial(ask, triage=triage),
         progress=progress,
     )
     for bar in bars.values():
@@ -304,7 +350,6 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     if args.trec_run:
         for mode, level, run, qrels in write_trec(report, args.trec_run).pairs:
             print(f"trec: {mode} {level}: {qrels} {run}")
-    return 0
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:

@@ -8,6 +8,7 @@ from pathlib import Path
 from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from medcite.chat.triage import DEFAULT_MODEL as DEFAULT_TRIAGE_MODEL
 from medcite.index.errors import MedciteError
 
 
@@ -23,6 +24,13 @@ class Settings(BaseSettings):
     embedder: str = "minilm"
     host: str = "127.0.0.1"
     port: int = 8000
+    # Emergency replies, phone numbers and the disclaimer: a locale of chat/data/locales
+    # (en-US) or the path of a JSON file in that shape.
+    locale: str = "en-US"
+    # Who wrote the indexed articles, as the disclaimer names them.
+    publisher: str = "NIH"
+    # The triage model (bench/train_triage.py writes it); the shipped one by default.
+    triage_model: Path = DEFAULT_TRIAGE_MODEL
     # Threads one request's model and vector search may use (see index/threads.py).
     query_threads: int = Field(default=1, ge=1, le=64)
     # Web limits: a request body (form or JSON) above this is refused with 413.

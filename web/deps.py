@@ -23,6 +23,7 @@ from medcite.chat.answer import ask, topic_of
 from medcite.chat.conversation import ConversationStore
 from medcite.chat.feedback import FeedbackStore
 from medcite.chat.retrieve import Filters
+from medcite.chat.triage import Triage
 from medcite.chat.types import Answer
 from medcite.index.embedder import Embedder
 from medcite.index.errors import IndexMissingError, MedciteError, NotFoundError
@@ -146,6 +147,7 @@ def new_conversation_id() -> str:
 def converse(
     index: Index,
     embedder: Embedder,
+    triage: Triage,
     conversations: ConversationStore,
     conversation_id: str,
     question: str,
@@ -157,6 +159,7 @@ def converse(
         index,
         embedder,
         question,
+        triage=triage,
         topic=conversations.get(conversation_id),
         filters=filters or Filters(),
     )
@@ -192,6 +195,10 @@ def get_embedder(request: Request) -> Embedder:
     return request.app.state.embedder
 
 
+def get_triage(request: Request) -> Triage:
+    return request.app.state.triage
+
+
 def get_templates(request: Request) -> Jinja2Templates:
     return request.app.state.templates
 
@@ -213,6 +220,7 @@ HolderDep = Annotated[IndexHolder, Depends(get_holder)]
 IndexDep = Annotated[Index, Depends(get_index)]
 DocumentDep = Annotated[Document, Depends(get_document)]
 EmbedderDep = Annotated[Embedder, Depends(get_embedder)]
+TriageDep = Annotated[Triage, Depends(get_triage)]
 TemplatesDep = Annotated[Jinja2Templates, Depends(get_templates)]
 ConversationsDep = Annotated[ConversationStore, Depends(get_conversations)]
 TranscriptsDep = Annotated[Transcripts, Depends(get_transcripts)]

@@ -16,6 +16,7 @@ from medcite.web.deps import (
     EmbedderDep,
     IndexDep,
     TemplatesDep,
+    TriageDep,
     converse,
     new_conversation_id,
 )
@@ -31,13 +32,19 @@ docs_router = APIRouter(include_in_schema=False)
 
 @router.post("/ask")
 def api_ask(
-    body: AskRequest, index: IndexDep, embedder: EmbedderDep, conversations: ConversationsDep
+    body: AskRequest,
+    index: IndexDep,
+    embedder: EmbedderDep,
+    triage: TriageDep,
+    conversations: ConversationsDep,
 ) -> AnswerOut:
     """Answer a question with verbatim quotes and numbered citations. Pass back the returned
     ``conversation_id`` so that follow-ups ("what are its symptoms?") resolve."""
     conversation_id = body.conversation_id or new_conversation_id()
     filters = Filters(sources=tuple(body.sources or ()))
-    answer = converse(index, embedder, conversations, conversation_id, body.question, filters)
+    answer = converse(
+        index, embedder, triage, conversations, conversation_id, body.question, filters
+    )
     return AnswerOut.of(answer, conversation_id)
 
 

@@ -22,6 +22,7 @@ from medcite.web.deps import (
     IndexDep,
     TemplatesDep,
     TranscriptsDep,
+    TriageDep,
     converse,
     new_conversation_id,
 )
@@ -70,6 +71,7 @@ def ask_question(
     request: Request,
     index: IndexDep,
     embedder: EmbedderDep,
+    triage: TriageDep,
     conversations: ConversationsDep,
     transcripts: TranscriptsDep,
     templates: TemplatesDep,
@@ -78,7 +80,7 @@ def ask_question(
     """Answer a question. htmx gets the new exchange as a fragment; a plain form post gets
     the whole page with the conversation so far."""
     conversation_id = _conversation(request) or new_conversation_id()
-    answer = converse(index, embedder, conversations, conversation_id, question)
+    answer = converse(index, embedder, triage, conversations, conversation_id, question)
     exchange = transcripts.add(conversation_id, answer, index.generation)
     if _is_htmx(request):
         response = templates.TemplateResponse(request, "_exchange.html", {"exchange": exchange})

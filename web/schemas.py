@@ -93,6 +93,10 @@ class AnswerOut(BaseModel):
     confidence: float
     searched_for: str
     conversation_id: str
+    emergency: str = Field(
+        "", description="for kind 'emergency': the situation recognised, e.g. 'stroke'"
+    )
+    emergency_name: str = Field("", description="how the reply names it: 'a possible stroke'")
 
     @classmethod
     def of(cls, answer: Answer, conversation_id: str) -> AnswerOut:
@@ -118,6 +122,8 @@ class AnswerOut(BaseModel):
             confidence=answer.confidence,
             searched_for=answer.searched_for,
             conversation_id=conversation_id,
+            emergency=answer.emergency,
+            emergency_name=answer.emergency_name,
         )
 
 
