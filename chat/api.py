@@ -1,0 +1,76 @@
+"""The Python API for evaluation scripts and notebooks: the same search and answers as the CLI
+and the web, returning the same frozen dataclasses (``Hit``, ``Answer``).
+
+    import medcite
+    with medcite.open_index("path/to/index") as index:
+        hits = index.search("glaucoma treatment", k=10, mode="hybrid")
+        answer = index.ask("how is glaucoma treated?")
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import TracebackType
+
+from medcite.chat.answer import ask
+from medcite.chat.retrieve import Filters, search
+from medcite.chat.triage import Triage, make_triage
+from medcite.chat.types import Answer
+from medcite.index.embedder import Embedder, make_embedder
+from medcite.index.reader import Index
+from medcite.index.reader import open_index as open_stored_index
+from medcite.index.types import Hit
+
+
+class MedciteIndex:
+    """An opened index with its embedding model and triage: one per process is plenty."""
+
+    def __init__(self, index: Index, embedder: Embedder, triage: Triage) -> None:
+        index.require_model(embedder.name)
+        self.index = index
+        self.embedder = embedder
+        self.triage = triage
+
+    def search(
+        self, query: str, k: int = 10, mode: str = "hybrid", sources: tuple[str, ...] = ()
+    ) -> list[Hit]:
+        """The top ``k`` passages (``mode``: hybrid, dense or lexical), at most two an article."""
+        return search(
+            self.index, self.embedder, query, k=k, mode=mode, filters=Filters(sources=sources)
+        )
+
+    def ask(self, question: str, sources: tuple[str, ...] = ()) -> Answer:
+        """An answer of verbatim quotes, a 'not covered', or an emergency reply."""
+        return ask(
+            self.index,
+            self.embedder,
+            question,
+            triage=self.triage,
+            filters=Filters(sources=sources),
+        )
+
+    def close(self) -> None:
+        self.index.close()
+
+    def __enter__(self) -> MedciteIndex:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def open_index(
+    path: str | Path,
+    *,
+    embedder: Embedder | str = "minilm",
+    triage: Triage | None = None,
+) -> MedciteIndex:
+    """Open the index at ``path`` (as ``medcite ingest`` built it). ``embedder`` is an
+    Embedder or its kind ("minilm", "fake"); ``triage`` defaults to the shipped model."""
+    model = make_embedder(embedder) if isinstance(embedder, str) else embedder
+    return MedciteIndex(open_stored_index(Path(path)), model, triage or make_triage())
