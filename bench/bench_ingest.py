@@ -22,7 +22,11 @@ from medcite.ingest.pipeline import ingest  # noqa: E402
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--corpus", type=Path, default=SHARED_CORPUS / "corpus.jsonl")
-    parser.add_argument("--index", type=Path, default=Path("/tmp/medcite-bench/full"))
+    parser.add_argument(
+        "--index",
+        type=Path,
+        default=Path(__file__).resolve().parent / "results" / "tmp" / "full-index",
+    )
     parser.add_argument("--embedder", default="minilm")
     parser.add_argument("--fresh", action="store_true", help="delete the index first")
     parser.add_argument("--name", default="ingest", help="results file: bench/results/NAME.json")

@@ -27,7 +27,11 @@ from medcite.index.threads import limit_threads  # noqa: E402
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--index", type=Path, default=Path("/tmp/medcite-bench/full"))
+    parser.add_argument(
+        "--index",
+        type=Path,
+        default=Path(__file__).resolve().parent / "results" / "tmp" / "full-index",
+    )
     parser.add_argument("--queries", type=int, default=500)
     args = parser.parse_args()
     limit_threads(1)

@@ -72,7 +72,11 @@ def rates(w: np.ndarray, threshold: float, sets: dict[str, np.ndarray]) -> dict[
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--index", type=Path, default=Path("/tmp/medcite-bench/full"))
+    parser.add_argument(
+        "--index",
+        type=Path,
+        default=Path(__file__).resolve().parent / "results" / "tmp" / "full-index",
+    )
     args = parser.parse_args()
     limit_threads(1)
     index = open_index(args.index)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -190,3 +191,21 @@ def make_client(embedder: FakeEmbedder) -> Iterator[ClientFactory]:
 @pytest.fixture
 def client(make_client: ClientFactory, index_root: Path) -> TestClient:
     return make_client(index_root)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  # type: ignore[no-untyped-def]
+    """With MEDCITE_REQUIRE_SLOW=1 (scripts/test.sh sets it), a real-model test that skips
+    fails instead: CI must not pass by quietly not running the real model."""
+    outcome = yield
+    report = outcome.get_result()
+    if (
+        report.skipped
+        and os.environ.get("MEDCITE_REQUIRE_SLOW") == "1"
+        and item.get_closest_marker("slow") is not None
+        and not hasattr(report, "wasxfail")
+    ):
+        report.outcome = "failed"
+        report.longrepr = (
+            f"a real-model test skipped under MEDCITE_REQUIRE_SLOW=1: {report.longrepr}"
+        )

@@ -11,7 +11,8 @@ import pytest
 from medcite.chat.questions import Question, load_questions
 from medcite.index.errors import InputError
 
-CORPUS = Path("/work/shared/corpus")
+# The shared MedQuAD corpus beside the repository (../shared/corpus); not in a lone clone.
+CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 
 GOOD = {
     "id": "GARD_0000004-1",
@@ -179,7 +180,7 @@ def test_non_utf8_file_raises_input_error(tmp_path):
 
 def _first_lines(source: Path, target: Path, count: int) -> Path:
     if not source.is_file():
-        pytest.skip(f"{source} is not here")
+        pytest.skip(f"needs the shared MedQuAD corpus: {source} is not here")
     with source.open(encoding="utf-8") as lines:
         target.write_text("".join(islice(lines, count)), encoding="utf-8")
     return target
