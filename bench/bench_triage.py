@@ -14,8 +14,8 @@ import sys
 import time
 from pathlib import Path
 
+from medcite.chat.evaluation.triage import load_triage_file
 from medcite.chat.triage import make_triage
-from medcite.chat.triage_eval import load_triage_file
 from medcite.index.embedder import SentenceTransformerEmbedder
 from medcite.index.threads import limit_threads
 

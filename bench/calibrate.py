@@ -3,7 +3,8 @@
     python bench/calibrate.py [--index DIR]
 
 Collects the answer evidence (chat.answer.Evidence) of every dev question, answerable
-(questions-dev.jsonl) and unanswerable (unanswerable-dev.jsonl, drug and herb questions), fits
+(questions-dev.jsonl) and unanswerable (unanswerable-dev.jsonl, drug and herb questions), as
+`ask` itself computes it (spelling, follow-up, hybrid search, evidence), and fits
 a logistic regression on them, and picks the cut-off: the highest one that still answers at
 least 99.9% of the answerable dev questions. Dev questions are templated and easy; a cut-off
 that drops even a few of them drops many real ones, so the spare margin goes to answering.
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -22,11 +24,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 from common import SHARED_CORPUS, print_table, write_result  # noqa: E402
 
-from medcite.chat.answer import answer_evidence, clean_question  # noqa: E402
-from medcite.chat.questions import load_questions  # noqa: E402
-from medcite.chat.quotes import query_weights  # noqa: E402
-from medcite.chat.retrieve import search  # noqa: E402
-from medcite.index.embedder import SentenceTransformerEmbedder  # noqa: E402
+from medcite.chat.answer import AbstainPolicy, Evidence, ask  # noqa: E402
+from medcite.chat.evaluation.questions import load_questions  # noqa: E402
+from medcite.chat.triage import Emergency, Triage, load_locale  # noqa: E402
+from medcite.index.embedder import Embedder, SentenceTransformerEmbedder  # noqa: E402
 from medcite.index.reader import open_index  # noqa: E402
 from medcite.index.threads import limit_threads  # noqa: E402
 
@@ -34,14 +35,37 @@ ANSWER_FLOOR = 0.999
 PATIENTS = Path(__file__).parent / "data" / "patient-questions.jsonl"
 
 
+class NoTriage(Triage):
+    """Lets every question through to retrieval: the abstention policy is fitted on the
+    evidence of every question, whatever triage would say of it."""
+
+    def __init__(self) -> None:
+        super().__init__(load_locale("en-US"), None)
+
+    def check(self, text: str, embedder: Embedder) -> tuple[Emergency | None, np.ndarray | None]:
+        return None, None
+
+
+@dataclass(frozen=True)
+class RecordingPolicy(AbstainPolicy):
+    """The shipped policy, keeping the Evidence that `ask` hands it for each question."""
+
+    seen: list[Evidence] = field(default_factory=list)
+
+    def confidence(self, evidence: Evidence) -> float:
+        self.seen.append(evidence)
+        return super().confidence(evidence)
+
+
 def features(index, embedder, path: Path) -> np.ndarray:
-    rows = []
-    for question in load_questions(path):
-        text = index.speller.correct(clean_question(question.text))
-        hits = search(index, embedder, text, k=8)
-        evidence = answer_evidence(index, hits, query_weights(text, index.idf), text)
-        rows.append([1.0, evidence.dense, evidence.coverage, float(evidence.unknown)])
-    return np.array(rows)
+    """One row [1, dense, coverage, unknown] per question, from `ask`'s own evidence."""
+    questions = load_questions(path)
+    policy, triage = RecordingPolicy(), NoTriage()
+    for question in questions:
+        ask(index, embedder, question.text, triage=triage, policy=policy)
+    if len(policy.seen) != len(questions):
+        raise RuntimeError(f"ask judged {len(policy.seen)} of {len(questions)} questions")
+    return np.array([[1.0, e.dense, e.coverage, float(e.unknown)] for e in policy.seen])
 
 
 def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1e-4, steps: int = 100) -> np.ndarray:

@@ -12,19 +12,24 @@ from pathlib import Path
 
 import pytest
 
-from medcite.chat.answer import AbstainPolicy, ask
-from medcite.chat.evaluate import (
+from medcite.chat.answer import MAX_QUESTION_CHARS, AbstainPolicy, ask
+from medcite.chat.evaluation.metrics import ANSWER_METRICS, Tally
+from medcite.chat.evaluation.questions import Question, Span
+from medcite.chat.evaluation.report import (
+    format_report,
+    question_rows,
+    report_json,
+    write_question_rows,
+    write_trec,
+)
+from medcite.chat.evaluation.run import (
     ARTICLE,
     ARTICLE_LENIENT,
     LEVELS,
     SECTION,
     EvalReport,
     evaluate,
-    format_report,
-    report_json,
-    write_trec,
 )
-from medcite.chat.questions import Question
 from medcite.chat.triage import make_triage
 from medcite.chat.types import ANSWERED, EMERGENCY, NOT_COVERED, Answer, Quote
 from medcite.index.errors import InputError
@@ -262,16 +267,20 @@ def test_unanswerable_questions_are_counted_only_in_the_answer_metrics(index):
     # Every question is asked once.
     assert asked == [q.text for q in QUESTIONS]
     answers = report.answers
-    assert (answers.answerable, answers.answered, answers.emergencies) == (4, 2, 1)
-    assert answers.answer_rate == 0.5
-    assert answers.emergency_rate == 0.25
+    assert answers.tally("answerable.answered") == Tally(2, 4)
+    assert answers.tally("answerable.answered").rate == 0.5
+    assert answers.tally("answerable.emergency") == Tally(1, 4)
+    assert answers.tally("answerable.not_covered") == Tally(1, 4)
     # q1's first quote is its gold section; q4 was answered from the wrong article.
-    assert answers.quote_hits == 1 and answers.article_hits == 1
-    assert answers.quote_hit_rate == 0.25
-    assert answers.unanswerable == 2
-    assert answers.abstained == 1 and answers.abstention_rate == 0.5
-    assert answers.emergencies_unanswerable == 1
-    assert answers.answered_unanswerable == 0 and answers.answered_unanswerable_rate == 0.0
+    assert answers.tally("answerable.quote_hit") == Tally(1, 4)
+    assert answers.tally("answerable.article_hit") == Tally(1, 4)
+    assert answers.tally("unanswerable.abstained") == Tally(1, 2)
+    assert answers.tally("unanswerable.abstained").rate == 0.5
+    assert answers.tally("unanswerable.emergency") == Tally(1, 2)
+    assert answers.tally("unanswerable.answered") == Tally(0, 2)
+    assert answers.tally("unanswerable.answered").rate == 0.0
+    # None of these questions has gold spans.
+    assert answers.tally("gold.answered_right") == Tally(0, 0)
 
 
 def test_quote_hit_falls_back_to_the_article_when_a_question_has_no_section_ids(index):
@@ -288,9 +297,10 @@ def test_citation_fidelity_of_real_answers_is_one(index):
     always_answer = partial(ask, triage=make_triage(), policy=AbstainPolicy(threshold=0.0))
     report = _run(index, ANSWERABLE + UNANSWERABLE[:1], modes=("hybrid",), answer=always_answer)
     answers = report.answers
-    assert answers.answered == 4
-    assert answers.quotes >= 5
-    assert answers.citation_fidelity == 1.0
+    assert answers.tally("answerable.answered").count == 4
+    fidelity = answers.tally("faithful_quotes")
+    assert fidelity.total >= 5
+    assert fidelity.rate == 1.0
     records = {r.question_id: r for r in answers.records}
     assert records["q2"].quote_hit  # hybrid ranks DIAB_1#2 first
 
@@ -301,8 +311,8 @@ def test_a_quote_that_is_not_the_article_text_lowers_citation_fidelity(index):
         return _reply(question, ANSWERED, quotes)
 
     report = _run(index, ANSWERABLE[:1], modes=("lexical",), answer=fake_ask)
-    assert (report.answers.faithful_quotes, report.answers.quotes) == (1, 2)
-    assert report.answers.citation_fidelity == 0.5
+    assert report.answers.tally("faithful_quotes") == Tally(1, 2)
+    assert report.answers.tally("faithful_quotes").rate == 0.5
 
 
 # --- TREC files ------------------------------------------------------------------------------
@@ -314,7 +324,7 @@ def test_trec_files_parse_and_rescore_to_the_report_in_ir_measures(index, tmp_pa
 
     report = _run(index, answers=False)
     files = write_trec(report, tmp_path / "out" / "dev")
-    assert {p.name for p in files.qrels} == {f"dev.{level}.qrels" for level in LEVELS}
+    assert {p.name for p in files.qrels} == {f"dev.{level.key}.qrels" for level in LEVELS}
     assert {p.name for p in files.runs} == {
         f"dev.{mode}.{level}.run"
         for mode in ("lexical", "dense", "hybrid")
@@ -413,8 +423,8 @@ def test_only_unanswerable_questions_reports_no_retrieval(index):
     report = _run(index, UNANSWERABLE)
     assert report.modes == ()
     assert report.answerable == 0 and report.unanswerable == 2
-    assert report.answers.unanswerable == 2
-    assert report.answers.answer_rate is None
+    assert report.answers.tally("unanswerable.abstained").total == 2
+    assert report.answers.tally("answerable.answered").rate is None
     text = format_report(report)
     assert "no answerable questions" in text
     assert json.loads(json.dumps(report_json(report)))["retrieval"] == {}
@@ -438,7 +448,7 @@ def test_a_depth_outside_the_search_limit_is_refused(index, depth):
 
 
 def test_a_question_that_ask_refuses_is_named(index):
-    long = Question("long-one", "word " * 300, ("ASTH_1",), (), (), True)
+    long = Question("long-one", "word " * (MAX_QUESTION_CHARS // 5 + 1), ("ASTH_1",), (), (), True)
     with pytest.raises(InputError, match="long-one"):
         _run(index, [long], modes=("lexical",))
 
@@ -483,3 +493,130 @@ def test_the_evaluated_index_is_named_in_the_report(index):
     assert report.documents == 4
     assert report.model == FakeEmbedder().name
     assert Path(report.index) == index.root
+
+
+# --- gold answer spans ---------------------------------------------------------------------
+
+
+def _text(doc_id: str) -> str:
+    return str(next(a for a in ARTICLES if a["id"] == doc_id)["text"])
+
+
+def _sentence(doc_id: str, sentence: str) -> Span:
+    start = _text(doc_id).index(sentence)
+    return Span(doc_id, start, start + len(sentence))
+
+
+ASTHMA_IS = _sentence(
+    "ASTH_1", "Asthma is a chronic disease of the airways that makes breathing hard."
+)
+WHEEZING = _sentence("ASTH_1", "Wheezing, coughing and chest tightness are common.")
+THIRST = _sentence(
+    "DIAB_1", "Diabetes symptoms include thirst, frequent urination, hunger and fatigue."
+)
+DRAINAGE = _sentence("GLAU_1", "Trabeculectomy surgery creates a new drainage channel.")
+GOLD_QUESTIONS = [
+    Question("g1", "What is asthma?", ("ASTH_1",), (), (), True, gold=(ASTHMA_IS, WHEEZING)),
+    Question("g2", "What are the symptoms of diabetes?", ("DIAB_1",), (), (), True, gold=(THIRST,)),
+    Question("g3", "What is trabeculectomy?", ("GLAU_1",), (), (), True, gold=(DRAINAGE,)),
+    Question("u1", "How should I store warfarin tablets?", (), (), (), False, category="medicine"),
+]
+
+
+def _gold_ask(index: Index):
+    """g1 is answered with Asthma's whole overview section (which holds ASTHMA_IS), g2 with
+    Asthma's symptoms (the wrong article), g3 and u1 are not covered."""
+    replies = {
+        "What is asthma?": (ANSWERED, (_quote(index, "ASTH_1#1"),)),
+        "What are the symptoms of diabetes?": (ANSWERED, (_quote(index, "ASTH_1#2"),)),
+    }
+
+    def fake_ask(index_, embedder, question):
+        kind, quotes = replies.get(question, (NOT_COVERED, ()))
+        return _reply(question, kind, quotes)
+
+    return fake_ask
+
+
+def test_gold_span_metrics_of_a_run_equal_the_hand_counts(index):
+    report = _run(index, GOLD_QUESTIONS, modes=("lexical",), answer=_gold_ask(index))
+    answers = report.answers
+    overview = len(_text("ASTH_1").split("\n\n")[0])
+    symptoms = len(_text("ASTH_1").split("\n\n")[1])
+    assert answers.tally("gold.answered_right") == Tally(1, 3)  # g1 only
+    assert answers.tally("gold.gold_spans_hit") == Tally(1, 4)  # ASTHMA_IS of 2 + 1 + 1 spans
+    # g1 quotes the overview, of which ASTHMA_IS is gold; g2's quote holds no gold at all.
+    in_gold = ASTHMA_IS.end - ASTHMA_IS.start
+    assert answers.tally("gold.quoted_chars_in_gold") == Tally(in_gold, overview + symptoms)
+    assert answers.tally("gold.wrong_topic") == Tally(1, 3)  # g2
+    assert answers.tally("answerable.not_covered") == Tally(1, 3)  # g3
+    assert answers.tally("unanswerable.abstained") == Tally(1, 1)  # u1
+
+    data = json.loads(json.dumps(report_json(report)))["answers"]
+    assert data["gold"]["n"] == 3
+    assert data["gold"]["answered_right"] == 1
+    assert data["gold"]["gold_span_recall"] == 0.25
+    assert data["gold"]["quote_precision"] == pytest.approx(in_gold / (overview + symptoms))
+    assert data["gold"]["wrong_topic_rate"] == pytest.approx(1 / 3)
+    assert data["answerable"]["not_covered"] == 1
+    assert "first quote" in data["definitions"]["gold.answered_right"]
+
+
+def test_every_answer_metric_of_the_table_is_in_the_text_and_the_json(index):
+    report = _run(index, GOLD_QUESTIONS, modes=("lexical",), answer=_gold_ask(index))
+    text = format_report(report)
+    data = report_json(report)["answers"]
+    for metric in ANSWER_METRICS:
+        assert metric.label in text, metric.id
+        target = data[metric.group.key] if metric.group.key else data
+        assert {metric.count_key, metric.rate_key, metric.total_key} <= set(target), metric.id
+    assert "answerable questions with gold spans: 3" in text
+    assert "1/4 spans" in text
+
+
+def test_the_gold_rows_are_left_out_of_the_text_when_no_question_has_gold_spans(index):
+    text = format_report(_run(index, modes=("lexical",)))
+    assert "gold spans" not in text
+    assert "refused (not covered)" in text
+
+
+def test_question_rows_show_the_reply_the_gold_and_the_verdicts(index, tmp_path):
+    report = _run(index, GOLD_QUESTIONS, modes=("lexical",), answer=_gold_ask(index))
+    path = tmp_path / "rows" / "per-question.jsonl"
+    assert write_question_rows(report, path) == 4
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    assert [row["id"] for row in rows] == ["g1", "g2", "g3", "u1"]
+    g1 = rows[0]
+    assert g1["question"] == "What is asthma?" and g1["expected"] == "answerable"
+    assert g1["kind"] == ANSWERED
+    (quote,) = g1["quotes"]
+    assert (quote["doc_id"], quote["start"]) == ("ASTH_1", 0)
+    assert quote["text"] == _text("ASTH_1")[quote["start"] : quote["end"]]
+    assert g1["gold"][0] == {"doc_id": "ASTH_1", "start": ASTHMA_IS.start, "end": ASTHMA_IS.end}
+    verdicts = g1["verdicts"]
+    assert verdicts["answered_right"] is True and verdicts["wrong_topic"] is False
+    assert (verdicts["gold_spans_hit"], verdicts["gold_spans"]) == (1, 2)
+    assert (verdicts["faithful_quotes"], verdicts["quotes"]) == (1, 1)
+    assert rows[1]["verdicts"]["wrong_topic"] is True
+    assert rows[2]["kind"] == NOT_COVERED and rows[2]["verdicts"]["not_covered"] is True
+    u1 = rows[3]
+    assert u1["expected"] == "unanswerable" and u1["category"] == "medicine"
+    assert u1["verdicts"] == {
+        "abstained": True,
+        "answered": False,
+        "emergency": False,
+        "faithful_quotes": 0,
+        "quotes": 0,
+    }
+
+
+def test_question_rows_need_the_answers(index):
+    report = _run(index, GOLD_QUESTIONS, modes=("lexical",), answers=False)
+    with pytest.raises(InputError, match="skipped"):
+        list(question_rows(report))
+
+
+def test_the_split_labels_the_report(index):
+    report = _run(index, GOLD_QUESTIONS, modes=("lexical",), answers=False, split="check")
+    assert "hand-written.jsonl (split check): 3 answerable" in format_report(report)
+    assert report_json(report)["split"] == "check"

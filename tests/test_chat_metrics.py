@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from medcite.chat.metrics import (
+from medcite.chat.evaluation.metrics import (
     RetrievalScores,
     dedupe,
     ndcg_at,
@@ -16,9 +16,8 @@ from medcite.chat.metrics import (
     reciprocal_rank,
     score_runs,
     true_recall_at,
-    write_trec_qrels,
-    write_trec_run,
 )
+from medcite.chat.evaluation.report import write_trec_qrels, write_trec_run
 
 # 1 / log2(3): the discount at rank 2.
 D2 = 1 / math.log2(3)

@@ -8,11 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from medcite.chat.questions import Question, load_questions
+from medcite.chat.evaluation.questions import Question, Span, load_questions, select_split
 from medcite.index.errors import InputError
 
 # The shared MedQuAD corpus beside the repository (../shared/corpus); not in a lone clone.
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
+REAL = Path(__file__).resolve().parents[1] / "bench" / "data" / "real"
 
 GOOD = {
     "id": "GARD_0000004-1",
@@ -208,3 +209,124 @@ def test_loads_the_first_rows_of_the_real_unanswerable_questions(tmp_path):
         assert not question.answerable
         assert question.article_ids == question.section_ids == ()
         assert question.text
+
+
+# --- questions with gold answer spans (bench/data/real) ------------------------------------
+
+GOLD = {
+    "id": "rq-2",
+    "question": "how is glaucoma treated?",
+    "kind": "answerable",
+    "corpus": "quickstart",
+    "split": "check",
+    "style": ["lowercase", "short"],
+    "article_ids": ["NIHSeniorHealth_0000027", "MPlusHealthTopics_0000406"],
+    "gold": [
+        {"doc_id": "NIHSeniorHealth_0000027", "start": 4662, "end": 4903},
+        {"doc_id": "MPlusHealthTopics_0000406", "start": 726, "end": 912},
+    ],
+}
+NOT_ANSWERABLE = {
+    "id": "rq-167",
+    "question": "how much sleep do older adults need",
+    "kind": "unanswerable",
+    "split": "tune",
+    "category": "absent_condition",
+    "note": "No quickstart article gives recommended hours of sleep.",
+}
+
+
+def test_loads_a_line_with_gold_spans(tmp_path):
+    (question,) = load_questions(_write(tmp_path, json.dumps(GOLD)))
+    assert question == Question(
+        id="rq-2",
+        text="how is glaucoma treated?",
+        article_ids=("NIHSeniorHealth_0000027", "MPlusHealthTopics_0000406"),
+        section_ids=(),
+        equivalent_article_ids=(),
+        answerable=True,
+        gold=(
+            Span("NIHSeniorHealth_0000027", 4662, 4903),
+            Span("MPlusHealthTopics_0000406", 726, 912),
+        ),
+        split="check",
+    )
+
+
+def test_an_unanswerable_kind_loads_with_its_category(tmp_path):
+    (question,) = load_questions(_write(tmp_path, json.dumps(NOT_ANSWERABLE)))
+    assert not question.answerable
+    assert question.gold == question.article_ids == ()
+    assert (question.split, question.category) == ("tune", "absent_condition")
+
+
+def test_gold_spans_alone_name_the_gold_articles(tmp_path):
+    line = {k: v for k, v in GOLD.items() if k != "article_ids"}
+    (question,) = load_questions(_write(tmp_path, json.dumps(line)))
+    assert question.article_ids == ("NIHSeniorHealth_0000027", "MPlusHealthTopics_0000406")
+
+
+def test_a_kind_that_agrees_with_answerable_is_accepted(tmp_path):
+    line = NOT_ANSWERABLE | {"answerable": False}
+    assert not load_questions(_write(tmp_path, json.dumps(line)))[0].answerable
+
+
+def _gold_span(**fields: object) -> str:
+    return json.dumps(GOLD | {"gold": [fields]})
+
+
+@pytest.mark.parametrize(
+    ("bad_line", "message"),
+    [
+        (json.dumps(GOLD | {"kind": "maybe"}), "'kind' must be 'answerable' or 'unanswerable'"),
+        (json.dumps(GOLD | {"answerable": False}), "'kind' is 'answerable' but 'answerable'"),
+        (json.dumps(GOLD | {"gold": {"doc_id": "A"}}), "'gold' must be a list"),
+        (json.dumps(GOLD | {"gold": ["A"]}), "gold span 1 must be an object"),
+        (_gold_span(start=0, end=5), "gold span 1: 'doc_id' must be"),
+        (_gold_span(doc_id="A", start="0", end=5), "'start' and 'end' must be integers"),
+        (_gold_span(doc_id="A", start=True, end=5), "'start' and 'end' must be integers"),
+        (_gold_span(doc_id="A", start=5, end=5), "needs 0 <= start < end, got 5:5"),
+        (_gold_span(doc_id="A", start=-1, end=5), "needs 0 <= start < end"),
+        (
+            json.dumps(NOT_ANSWERABLE | {"gold": GOLD["gold"]}),
+            "'answerable' is false but .* gold spans",
+        ),
+        (json.dumps(GOLD | {"split": 1}), "'split' must be a string"),
+    ],
+)
+def test_a_bad_gold_line_raises_with_file_name_and_line_number(tmp_path, bad_line, message):
+    path = _write(tmp_path, json.dumps(GOLD), bad_line)
+    with pytest.raises(InputError, match=rf"^questions\.jsonl line 2: .*{message}"):
+        load_questions(path)
+
+
+def test_select_split_keeps_one_split_in_order(tmp_path):
+    lines = [GOLD | {"id": "a"}, NOT_ANSWERABLE | {"id": "b"}, GOLD | {"id": "c", "split": "tune"}]
+    questions = load_questions(_write(tmp_path, *map(json.dumps, lines)))
+    assert [q.id for q in select_split(questions, "tune")] == ["b", "c"]
+    assert [q.id for q in select_split(questions, "check")] == ["a"]
+
+
+def test_select_split_refuses_questions_without_splits_and_an_empty_split(tmp_path):
+    corpus_format = load_questions(_write(tmp_path, json.dumps(GOOD)))
+    with pytest.raises(InputError, match="no 'split' field"):
+        select_split(corpus_format, "check")
+    tune_only = load_questions(_write(tmp_path, json.dumps(NOT_ANSWERABLE)))
+    with pytest.raises(InputError, match="no question is in split 'check'; the splits are tune"):
+        select_split(tune_only, "check")
+
+
+@pytest.mark.parametrize("name", ["questions-full.jsonl", "questions-quickstart.jsonl"])
+def test_loads_every_real_style_question_file(name):
+    path = REAL / name
+    raw = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+    questions = load_questions(path)
+    assert [q.id for q in questions] == [r["id"] for r in raw]
+    for question, row in zip(questions, raw, strict=True):
+        assert question.answerable == (row["kind"] == "answerable")
+        assert question.split in ("tune", "check")
+        if question.answerable:
+            assert question.gold and question.article_ids
+            assert {span.doc_id for span in question.gold} <= set(question.article_ids)
+        else:
+            assert question.category and not question.gold

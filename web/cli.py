@@ -10,7 +10,9 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 
+from medcite.chat.types import SearchMode
 from medcite.index.errors import InputError, MedciteError
+from medcite.index.types import VectorIndexKind
 from medcite.web.config import Settings, SettingsError, load_settings
 
 EXIT_ERROR = 2
@@ -63,7 +65,11 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     index_option(p)
     p.add_argument("--prune", action="store_true", help="drop documents whose files are gone")
     p.add_argument("--max-words", type=int, default=160, help="passage length in words")
-    p.add_argument("--vector-index", choices=("auto", "flat", "hnsw"), default="auto")
+    p.add_argument(
+        "--vector-index",
+        choices=[kind.value for kind in VectorIndexKind],
+        default=VectorIndexKind.AUTO.value,
+    )
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(run=cmd_ingest)
 
@@ -71,7 +77,9 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     p.add_argument("query")
     index_option(p)
     p.add_argument("-k", type=int, default=10)
-    p.add_argument("--mode", choices=("dense", "lexical", "hybrid"), default="hybrid")
+    p.add_argument(
+        "--mode", choices=[mode.value for mode in SearchMode], default=SearchMode.HYBRID.value
+    )
     p.add_argument("--source", action="append", default=[], help="only this source (repeatable)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=cmd_search)
@@ -86,7 +94,12 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     p = sub.add_parser(
         "eval", help="score retrieval and answers on a question file, or triage on messages"
     )
-    p.add_argument("--questions", type=Path, metavar="FILE", help="questions in corpus format")
+    p.add_argument(
+        "--questions",
+        type=Path,
+        metavar="FILE",
+        help="questions in corpus format, or with gold answer spans (bench/data/real)",
+    )
     p.add_argument(
         "--triage",
         type=Path,
@@ -104,6 +117,17 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
         "--trec-run", type=Path, metavar="OUT", help="write OUT.<mode>.<level>.run and .qrels"
     )
     p.add_argument("--no-answers", action="store_true", help="skip the answer metrics")
+    p.add_argument(
+        "--split",
+        choices=("tune", "check"),
+        help="only the questions of this split (for a file whose questions have one)",
+    )
+    p.add_argument(
+        "--per-question",
+        type=Path,
+        metavar="OUT.jsonl",
+        help="write one row per question: its reply, quotes, gold spans and verdicts",
+    )
     p.set_defaults(run=cmd_eval)
 
     p = sub.add_parser("serve", help="serve the patient chat, staff search and JSON API")
@@ -172,7 +196,7 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
         _embedder(args, batch=True),
         max_words=args.max_words,
         prune=args.prune,
-        vector_index=args.vector_index,
+        vector_index=VectorIndexKind(args.vector_index),
         progress=progress,
     )
     if bar is not None:
@@ -214,7 +238,7 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
         embedder,
         args.query,
         k=args.k,
-        mode=args.mode,
+        mode=SearchMode(args.mode),
         filters=Filters(sources=tuple(args.source)),
     )
     if args.json:
@@ -280,6 +304,10 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
 
     if not args.questions and not args.triage:
         raise InputError("give --questions FILE, --triage FILE or both")
+    if not args.questions and (args.split or args.per_question):
+        raise InputError("--split and --per-question need --questions FILE")
+    if args.per_question and args.no_answers:
+        raise InputError("--per-question writes the answers, so it cannot go with --no-answers")
     triage = make_triage(settings.locale, settings.triage_model, settings.publisher)
     embedder = _embedder(args)
     if args.triage:
@@ -290,7 +318,7 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _eval_triage(args: argparse.Namespace, triage, embedder) -> None:
-    from medcite.chat.triage_eval import (
+    from medcite.chat.evaluation.triage import (
         evaluate_triage,
         format_triage_report,
         load_triage_file,
@@ -313,11 +341,19 @@ def _eval_questions(args: argparse.Namespace, triage, embedder) -> None:
     from tqdm import tqdm
 
     from medcite.chat.answer import ask
-    from medcite.chat.evaluate import evaluate, format_report, report_json, write_trec
-    from medcite.chat.questions import load_questions
+    from medcite.chat.evaluation.questions import load_questions, select_split
+    from medcite.chat.evaluation.report import (
+        format_report,
+        report_json,
+        write_question_rows,
+        write_trec,
+    )
+    from medcite.chat.evaluation.run import evaluate
     from medcite.index.reader import open_index
 
     questions = load_questions(args.questions)
+    if args.split:
+        questions = select_split(questions, args.split)
     index = open_index(args.index)
     index.require_model(embedder.name)
     bars: dict[str, tqdm] = {}
@@ -339,6 +375,7 @@ def _eval_questions(args: argparse.Namespace, triage, embedder) -> None:
         answers=not args.no_answers,
         warmup=args.warmup,
         questions_file=args.questions.name,
+        split=args.split or "",
         answer=partial(ask, triage=triage),
         progress=progress,
     )
@@ -350,6 +387,9 @@ def _eval_questions(args: argparse.Namespace, triage, embedder) -> None:
     if args.trec_run:
         for mode, level, run, qrels in write_trec(report, args.trec_run).pairs:
             print(f"trec: {mode} {level}: {qrels} {run}")
+    if args.per_question:
+        count = write_question_rows(report, args.per_question)
+        print(f"per question: {count} rows in {args.per_question}")
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
