@@ -18,7 +18,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 from common import SHARED_CORPUS, print_table, write_result  # noqa: E402
 
-from medcite.chat.questions import load_questions  # noqa: E402
+from medcite.chat.evaluation.questions import load_questions  # noqa: E402
 from medcite.index import store, vectors  # noqa: E402
 from medcite.index.embedder import SentenceTransformerEmbedder  # noqa: E402
 from medcite.index.reader import open_index  # noqa: E402

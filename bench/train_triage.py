@@ -24,6 +24,13 @@ from scipy.sparse import csr_matrix, hstack
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 
+from medcite.chat.evaluation.triage import (
+    TriageCase,
+    evaluate_triage,
+    format_triage_report,
+    load_triage_file,
+    report_json,
+)
 from medcite.chat.triage import (
     DEFAULT_MODEL,
     LEXICAL_BUCKETS,
@@ -33,13 +40,6 @@ from medcite.chat.triage import (
     load_locale,
     rule_features,
     save_model,
-)
-from medcite.chat.triage_eval import (
-    TriageCase,
-    evaluate_triage,
-    format_triage_report,
-    load_triage_file,
-    report_json,
 )
 from medcite.index.embedder import SentenceTransformerEmbedder
 

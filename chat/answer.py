@@ -3,20 +3,31 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from medcite.chat.conversation import resolve_follow_up
 from medcite.chat.quotes import query_weights, select_windows
+from medcite.chat.reading import focus
 from medcite.chat.retrieve import Filters, search
 from medcite.chat.triage import Triage
-from medcite.chat.types import ANSWERED, EMERGENCY, NOT_COVERED, Answer, Citation, Quote, Topic
+from medcite.chat.types import (
+    ANSWERED,
+    EMERGENCY,
+    NOT_COVERED,
+    Answer,
+    Citation,
+    Quote,
+    Topic,
+    resolve_follow_up,
+)
 from medcite.index.embedder import Embedder
 from medcite.index.errors import InputError
 from medcite.index.reader import Index
 from medcite.index.text import terms
 from medcite.index.types import Hit
 
-MAX_QUESTION_CHARS = 1000
+# Real messages are often stories of 100-300 words; a few run to pages.
+MAX_QUESTION_CHARS = 6000
 NOT_COVERED_MESSAGE = (
     "The articles I can quote from do not seem to answer this question, so I would rather not "
     "guess. These are the closest topics they do cover:"
@@ -95,7 +106,7 @@ def ask(
             emergency_name=emergency.name,
             confidence=emergency.probability,
         )
-    searched = resolve_follow_up(index.speller.correct(text), topic)
+    searched = resolve_follow_up(index.speller.correct(focus(text, _corpus_idf(index))), topic)
     query_vector = vector if searched == text else None
     hits = search(
         index, embedder, searched, k=k, mode="hybrid", filters=filters, query_vector=query_vector
@@ -150,6 +161,12 @@ def ask(
         disclaimer=disclaimer,
         searched_for=searched,
     )
+
+
+def _corpus_idf(index: Index) -> Callable[[str], float]:
+    """``index.idf``, but 0 for a term no article uses (where ``idf`` is at its highest)."""
+    unknown = index.idf("\x00")
+    return lambda term: 0.0 if index.idf(term) >= unknown else index.idf(term)
 
 
 def answer_evidence(

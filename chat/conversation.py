@@ -1,72 +1,163 @@
-"""Conversation state, held server-side: only the last topic, with expiry and a size cap.
+"""Conversations, held server-side and in memory only: each one's last topic (what a follow-up
+refers back to) and its transcript (the exchanges the chat page shows and patients rate).
 
-Question text is never stored here, only the title and id of the article last answered from."""
+Nothing here is written to disk or logged; a conversation is forgotten after 30 idle minutes.
+"""
 
 from __future__ import annotations
 
 import re
+import secrets
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
-from medcite.chat.types import Topic
+from medcite.chat.answer import ask, topic_of
+from medcite.chat.retrieve import Filters
+from medcite.chat.triage import Triage
+from medcite.chat.types import Answer, Topic
+from medcite.index.embedder import Embedder
+from medcite.index.reader import Index
 
-# Words that point back at something said before ("what are its symptoms?").
-_BACK_REFERENCE = re.compile(
-    r"\b(it|its|it's|itself|this|that|these|those|they|them|their|the (condition|disease|"
-    r"disorder|illness|syndrome|problem))\b",
-    re.IGNORECASE,
-)
+# The ids a client may send back: ``new_conversation_id`` makes 24 of these characters.
+CONVERSATION_ID = re.compile(r"[A-Za-z0-9_-]{16,64}")
 
 
-def resolve_follow_up(question: str, topic: Topic | None) -> str:
-    """The question as retrieval should see it: a back-reference gets the earlier topic."""
-    if topic is None or not _BACK_REFERENCE.search(question):
-        return question
-    if topic.title.lower() in question.lower():
-        return question
-    return f"{question} ({topic.title})"
+def new_conversation_id() -> str:
+    return secrets.token_urlsafe(18)
+
+
+@dataclass
+class Exchange:
+    """One question and the answer shown for it, kept for the no-JavaScript page and for
+    feedback. ``generation`` is the index generation that answered; ``rated`` is set once the
+    patient sent feedback on it."""
+
+    id: str
+    answer: Answer
+    generation: int | None = None
+    rated: bool = False
+
+
+@dataclass
+class Conversation:
+    """What is kept of one conversation; ``seen`` is when it was last written to."""
+
+    seen: float
+    topic: Topic | None = None
+    exchanges: list[Exchange] = field(default_factory=list)
 
 
 class ConversationStore:
-    """The last topic of each conversation, forgotten after ``ttl`` seconds idle; the least
-    recently used conversations are dropped beyond ``capacity``."""
+    """Every conversation's last topic and its last ``per_conversation`` exchanges.
+
+    A conversation nothing was remembered in or added to for ``ttl`` seconds is forgotten.
+    Beyond ``capacity`` conversations the least recently active are dropped, and only the
+    ``transcripts`` most recently active keep their exchanges (the exchanges are what takes
+    memory; a topic is two short strings)."""
 
     def __init__(
         self,
         ttl: float = 30 * 60,
         capacity: int = 10_000,
+        transcripts: int = 2_000,
+        per_conversation: int = 20,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.ttl = ttl
         self.capacity = capacity
+        self.transcripts = transcripts
+        self.per_conversation = per_conversation
         self._clock = clock
-        self._items: OrderedDict[str, tuple[float, Topic]] = OrderedDict()
+        self._items: OrderedDict[str, Conversation] = OrderedDict()  # least recently active first
         self._lock = threading.Lock()
 
-    def get(self, conversation_id: str) -> Topic | None:
+    def topic(self, conversation_id: str) -> Topic | None:
+        """The topic a follow-up in this conversation refers back to, if any."""
         with self._lock:
-            item = self._items.get(conversation_id)
-            if item is None:
-                return None
-            seen, topic = item
-            if self._clock() - seen > self.ttl:
-                del self._items[conversation_id]
-                return None
-            return topic
+            conversation = self._live(conversation_id)
+            return conversation.topic if conversation is not None else None
+
+    def exchanges(self, conversation_id: str) -> list[Exchange]:
+        with self._lock:
+            conversation = self._live(conversation_id)
+            return list(conversation.exchanges) if conversation is not None else []
+
+    def find(self, conversation_id: str, exchange_id: str) -> Exchange | None:
+        for exchange in self.exchanges(conversation_id):
+            if secrets.compare_digest(exchange.id, exchange_id):
+                return exchange
+        return None
 
     def remember(self, conversation_id: str, topic: Topic) -> None:
         with self._lock:
-            self._items[conversation_id] = (self._clock(), topic)
-            self._items.move_to_end(conversation_id)
-            now = self._clock()
-            while self._items:
-                oldest_id, (seen, _) = next(iter(self._items.items()))
-                if len(self._items) > self.capacity or now - seen > self.ttl:
-                    del self._items[oldest_id]
-                else:
-                    break
+            self._touch(conversation_id).topic = topic
+            self._trim()
+
+    def add(self, conversation_id: str, answer: Answer, generation: int | None = None) -> Exchange:
+        exchange = Exchange(secrets.token_urlsafe(12), answer, generation)
+        with self._lock:
+            conversation = self._touch(conversation_id)
+            conversation.exchanges = (conversation.exchanges + [exchange])[-self.per_conversation :]
+            self._trim()
+            holding = [c for c in self._items.values() if c.exchanges]
+            for older in holding[: max(0, len(holding) - self.transcripts)]:
+                older.exchanges = []
+        return exchange
 
     def __len__(self) -> int:
         return len(self._items)
+
+    def _live(self, conversation_id: str) -> Conversation | None:
+        conversation = self._items.get(conversation_id)
+        if conversation is not None and self._clock() - conversation.seen > self.ttl:
+            del self._items[conversation_id]
+            return None
+        return conversation
+
+    def _touch(self, conversation_id: str) -> Conversation:
+        """The conversation (a new one if it was unknown or had expired), active as of now."""
+        now = self._clock()
+        conversation = self._live(conversation_id) or Conversation(now)
+        conversation.seen = now
+        self._items[conversation_id] = conversation
+        self._items.move_to_end(conversation_id)
+        return conversation
+
+    def _trim(self) -> None:
+        """Drop expired conversations and those beyond ``capacity``, least recently active
+        first (the order of ``_items``)."""
+        now = self._clock()
+        while self._items:
+            oldest = next(iter(self._items.values()))
+            if len(self._items) > self.capacity or now - oldest.seen > self.ttl:
+                self._items.popitem(last=False)
+            else:
+                break
+
+
+def converse(
+    index: Index,
+    embedder: Embedder,
+    triage: Triage,
+    conversations: ConversationStore,
+    conversation_id: str,
+    question: str,
+    filters: Filters | None = None,
+) -> Answer:
+    """Answer ``question`` as part of a conversation: a follow-up ("what are its symptoms?")
+    is read against the conversation's last topic, and an answer sets the next topic."""
+    answer = ask(
+        index,
+        embedder,
+        question,
+        triage=triage,
+        topic=conversations.topic(conversation_id),
+        filters=filters or Filters(),
+    )
+    topic = topic_of(answer)
+    if topic is not None:
+        conversations.remember(conversation_id, topic)
+    return answer

@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from medcite.index.store import STOPWORDS
-from medcite.index.text import sentence_spans, terms, word_spans, words
+from medcite.index.text import sentence_spans, terms, topic_terms, word_spans
 from medcite.index.types import Hit
 
 MAX_QUOTE_WORDS = 70
@@ -28,11 +27,7 @@ class Window:
 
 def query_weights(question: str, idf: Callable[[str], float]) -> dict[str, float]:
     """idf weight of each distinct topical term of the question."""
-    weights = {}
-    for word, term in zip(words(question), terms(question), strict=True):
-        if word not in STOPWORDS:
-            weights[term] = max(idf(term), 0.0)
-    return weights
+    return {term: max(idf(term), 0.0) for term in topic_terms(question)}
 
 
 def best_window(hit: Hit, weights: dict[str, float], max_words: int = MAX_QUOTE_WORDS) -> Window:

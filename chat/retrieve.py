@@ -9,13 +9,16 @@ from dataclasses import dataclass
 import faiss
 import numpy as np
 
+from medcite.chat.types import SearchMode
 from medcite.index import store
 from medcite.index.embedder import Embedder
 from medcite.index.errors import InputError
 from medcite.index.reader import Index
 from medcite.index.types import Hit
 
-MODES = ("dense", "lexical", "hybrid")
+MODES = tuple(SearchMode)
+# A search query (not a patient's message) longer than this is refused.
+MAX_QUERY_CHARS = 1000
 MAX_K = 100
 # Hybrid weights, chosen on one half of the dev questions and confirmed on the other half
 # (README, "Evaluation"); the passage cosine has weight 1.
@@ -43,7 +46,7 @@ def search(
     query: str,
     *,
     k: int = 10,
-    mode: str = "hybrid",
+    mode: str = SearchMode.HYBRID,
     filters: Filters | None = None,
     per_article: int = 2,
     depth: int = 100,
@@ -65,19 +68,19 @@ def search(
     filters = filters or Filters()
     pool = max(depth, k * 4)
 
-    if mode == "lexical":
+    if mode == SearchMode.LEXICAL:
         query_vector = None
     elif query_vector is None:
         query_vector = embedder.embed([query])[0]
     dense = _dense(index, query_vector, pool, filters) if query_vector is not None else []
-    lexical = _lexical(index, query, pool, filters) if mode != "dense" else []
+    lexical = _lexical(index, query, pool, filters) if mode != SearchMode.DENSE else []
     signals: dict[int, dict[str, float]] = {}
     for name, found in (("dense", dense), ("lexical", lexical)):
         for rank, (rowid, score) in enumerate(found, 1):
             signals.setdefault(rowid, {}).update({name: score, f"{name}_rank": rank})
-    if mode == "dense":
+    if mode == SearchMode.DENSE:
         ranked = dense
-    elif mode == "lexical":
+    elif mode == SearchMode.LEXICAL:
         ranked = lexical
     else:
         assert query_vector is not None

@@ -1,13 +1,34 @@
-"""What a question turns into: quotes from stored documents, their citations, an answer."""
+"""What a question turns into: quotes from stored documents, their citations, an answer; the
+kinds of answer and the search modes; and how a follow-up is read against the topic before it.
+"""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from enum import StrEnum
 
-# Answer kinds
-ANSWERED = "answered"
-NOT_COVERED = "not_covered"
-EMERGENCY = "emergency"
+
+class AnswerKind(StrEnum):
+    """What an answer is; the value is what the JSON API and stored feedback say."""
+
+    ANSWERED = "answered"  # verbatim quotes with citations
+    NOT_COVERED = "not_covered"  # the articles do not answer it: the closest topics instead
+    EMERGENCY = "emergency"  # triage recognised an emergency: get help now, no quotes
+
+
+# The kinds by name, as answering and evaluation code compare with them.
+ANSWERED = AnswerKind.ANSWERED
+NOT_COVERED = AnswerKind.NOT_COVERED
+EMERGENCY = AnswerKind.EMERGENCY
+
+
+class SearchMode(StrEnum):
+    """How passages are retrieved; the value is the CLI's and the API's ``mode``."""
+
+    DENSE = "dense"  # passage cosine (FAISS)
+    LEXICAL = "lexical"  # BM25 over title, heading and passage text (SQLite FTS5)
+    HYBRID = "hybrid"  # both, fused with the section-label cosine
 
 
 @dataclass(frozen=True)
@@ -41,16 +62,34 @@ class Quote:
 
 @dataclass(frozen=True)
 class Topic:
-    """A covered article offered when the question is not answered."""
+    """An article by id and title: one offered when a question is not answered, or the one a
+    conversation last answered from, which a follow-up refers back to."""
 
     doc_id: str
     title: str
 
 
+# Words that point back at something said before ("what are its symptoms?").
+_BACK_REFERENCE = re.compile(
+    r"\b(it|its|it's|itself|this|that|these|those|they|them|their|the (condition|disease|"
+    r"disorder|illness|syndrome|problem))\b",
+    re.IGNORECASE,
+)
+
+
+def resolve_follow_up(question: str, topic: Topic | None) -> str:
+    """The question as retrieval should see it: a back-reference gets the earlier topic."""
+    if topic is None or not _BACK_REFERENCE.search(question):
+        return question
+    if topic.title.lower() in question.lower():
+        return question
+    return f"{question} ({topic.title})"
+
+
 @dataclass(frozen=True)
 class Answer:
     question: str
-    kind: str
+    kind: AnswerKind
     quotes: tuple[Quote, ...] = ()
     citations: tuple[Citation, ...] = ()
     confidence: float = 0.0

@@ -1,4 +1,4 @@
-"""Opening a committed index for searching."""
+"""Opening a committed index for searching, and holding the one being served."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import contextlib
 import math
 import queue
 import sqlite3
+import threading
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,7 +15,12 @@ import faiss
 import numpy as np
 
 from medcite.index import layout, store, vectors
-from medcite.index.errors import IndexCorruptError, IndexMismatchError
+from medcite.index.errors import (
+    IndexCorruptError,
+    IndexMismatchError,
+    IndexMissingError,
+    MedciteError,
+)
 from medcite.index.spelling import Speller
 from medcite.index.text import stem
 from medcite.index.types import Document, Hit
@@ -200,3 +206,45 @@ def open_index(root: Path, model: str | None = None) -> Index:
     if model is not None:
         index.require_model(model)
     return index
+
+
+class IndexHolder:
+    """The generation being served, swapped atomically by ``reload``.
+
+    A request takes the current ``Index`` once and keeps using that object, so a reload never
+    changes the index under a request in flight; the old one is closed by garbage collection
+    when its last request lets go of it."""
+
+    def __init__(self, root: Path, model: str) -> None:
+        self.root = root
+        self.model = model
+        self._index: Index | None = None
+        self._error: MedciteError | None = IndexMissingError("the index has not been opened yet")
+        self._reload_lock = threading.Lock()
+
+    def current(self) -> Index:
+        """The index being served; raises the reason when there is none."""
+        index = self._index
+        if index is None:
+            raise self._error or IndexMissingError("the index is not loaded")
+        return index
+
+    @property
+    def error(self) -> MedciteError | None:
+        return None if self._index is not None else self._error
+
+    def load(self) -> None:
+        """Open the index at start-up; a failure is remembered and reported, not raised."""
+        try:
+            self.reload()
+        except MedciteError as exc:
+            self._error = exc
+
+    def reload(self) -> tuple[Index, Index | None]:
+        """Open the current generation and swap it in; returns (new, old). If opening fails,
+        the index being served stays as it is and the error is raised."""
+        with self._reload_lock:
+            new = open_index(self.root, model=self.model)
+            old, self._index = self._index, new
+            self._error = None
+            return new, old

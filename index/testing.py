@@ -1,4 +1,6 @@
-"""Test doubles that behave like the real thing, fast."""
+"""Test support that behaves like the real thing, fast: a hashing embedder, the one builder of
+corpus records and the fixture corpus. Shipped, because ``--embedder fake`` runs the CLI and the
+server with ``FakeEmbedder``; the test server thread is in ``tests/support.py``."""
 
 from __future__ import annotations
 
@@ -45,7 +47,8 @@ class FakeEmbedder:
 
 
 def article(doc_id: str, title: str, sections: list[tuple[str, str]], **extra: object) -> dict:
-    """A corpus-format record (see the corpus README) with exact section offsets."""
+    """A corpus-format record (see the corpus README): the sections' texts joined by blank
+    lines, with exact section offsets; ``extra`` adds fields such as ``url`` and ``source``."""
     text, records = "", []
     for n, (heading, body) in enumerate(sections, 1):
         if text:
@@ -63,79 +66,83 @@ def article(doc_id: str, title: str, sections: list[tuple[str, str]], **extra: o
 
 
 def write_jsonl(path: Path, records: list[dict]) -> Path:
+    """Write ``records`` as a corpus JSON Lines file; returns ``path``."""
     path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
     return path
 
 
-# A tiny corpus whose answers a reader can predict.
-SMALL_CORPUS = [
+XSS_SCRIPT = "<script>alert(1)</script>"
+XSS_IMG = "<img src=x onerror=alert(1)>"
+
+# The fixture corpus: four short articles whose answers a reader can predict, from four
+# sources, one of them with markup in its title and text and a javascript: URL. Each passage
+# repeats its question, so with the hashing FakeEmbedder ``ask`` answers with real quotes.
+CORPUS = [
     article(
-        "T_glaucoma",
+        "GLAU_1",
         "Glaucoma",
         [
             (
                 "Overview",
-                "Glaucoma is a group of diseases that can damage the eye's optic nerve. "
-                "It can cause vision loss and blindness.",
+                "What is glaucoma: glaucoma is a group of eye diseases that damage the "
+                "optic nerve. Glaucoma can cause blindness.",
             ),
             (
                 "Symptoms",
-                "At first, open-angle glaucoma has no symptoms. Over time, side vision "
-                "may slowly be lost. People may see halos around lights.",
+                "What are the symptoms of glaucoma: glaucoma has no symptoms at first. "
+                "Its symptoms later are loss of side vision.",
             ),
             (
                 "Treatment",
-                "Glaucoma is treated with eye drops, laser surgery or conventional "
-                "surgery. Treatment can slow or prevent vision loss.",
+                "How is glaucoma treated: glaucoma is treated with eye drops, laser "
+                "treatment, or surgery.",
             ),
         ],
-        url="https://example.org/glaucoma",
-        source="TestSource",
+        url="https://medlineplus.gov/glaucoma.html",
+        source="MPlus_Health_Topics",
     ),
     article(
-        "T_asthma",
+        "ASTH_1",
         "Asthma",
         [
             (
                 "Overview",
-                "Asthma is a chronic disease that affects your airways. The airways "
-                "become inflamed and narrow, which makes breathing hard.",
+                "What is asthma: asthma is a chronic lung disease that inflames and "
+                "narrows the airways of the lungs.",
             ),
             (
                 "Treatment",
-                "Asthma is treated with two kinds of medicines: quick-relief medicines "
-                "and long-term control medicines such as inhaled corticosteroids.",
+                "How is asthma treated: asthma is treated with long-term control "
+                "medicines and quick-relief inhalers.",
             ),
         ],
-        source="TestSource",
+        url="https://www.nhlbi.nih.gov/health/asthma",
+        source="NHLBI",
     ),
     article(
-        "T_diabetes",
+        "DIAB_1",
         "Diabetes",
         [
             (
                 "Overview",
-                "Diabetes is a disease in which your blood glucose, or blood sugar, "
-                "levels are too high. Insulin helps glucose get into your cells.",
-            ),
-            (
-                "Symptoms",
-                "Symptoms of diabetes include being very thirsty, urinating often, "
-                "feeling very hungry and blurry vision.",
+                "What is diabetes: diabetes is a disease that occurs when your blood "
+                "glucose, also called blood sugar, is too high.",
             ),
         ],
-        source="OtherSource",
+        url="https://www.niddk.nih.gov/health-information/diabetes",
+        source="NIDDK",
     ),
     article(
-        "T_gout",
-        "Gout",
+        "XSS_1",
+        "Scripted <b>article</b>",
         [
             (
                 "Overview",
-                "Gout is a common, painful form of arthritis. It causes swollen, red, hot "
-                "and stiff joints, often in the big toe.",
-            )
+                f"What is xsstopic: xsstopic is a test condition where {XSS_SCRIPT} and "
+                f"{XSS_IMG} are shown as text.",
+            ),
         ],
-        source="OtherSource",
+        url="javascript:alert(1)",
+        source="GARD",
     ),
 ]

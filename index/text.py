@@ -1,8 +1,140 @@
-"""Plain-text helpers shared by ingest (chunking) and chat (quote selection)."""
+"""The text rules every layer shares: sentences, word tokens, stems, stopwords, document ids and
+section labels. Ingest chunks with them, the store indexes with them, chat weighs and quotes with
+them and the web highlights with them, so all agree on what a word is."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+
+# Words that carry no topic. Full-text queries leave them out (an OR of them would match
+# everything), and so do quote weights and search highlighting.
+STOPWORDS = frozenset(
+    [
+        "a",
+        "about",
+        "above",
+        "after",
+        "again",
+        "all",
+        "am",
+        "an",
+        "and",
+        "any",
+        "are",
+        "as",
+        "at",
+        "be",
+        "been",
+        "before",
+        "being",
+        "below",
+        "between",
+        "both",
+        "but",
+        "by",
+        "can",
+        "could",
+        "did",
+        "do",
+        "does",
+        "doing",
+        "down",
+        "during",
+        "each",
+        "few",
+        "for",
+        "from",
+        "further",
+        "had",
+        "has",
+        "have",
+        "having",
+        "he",
+        "her",
+        "here",
+        "hers",
+        "him",
+        "his",
+        "how",
+        "i",
+        "if",
+        "in",
+        "into",
+        "is",
+        "it",
+        "its",
+        "itself",
+        "just",
+        "me",
+        "more",
+        "most",
+        "my",
+        "no",
+        "nor",
+        "not",
+        "of",
+        "off",
+        "on",
+        "once",
+        "only",
+        "or",
+        "other",
+        "our",
+        "out",
+        "over",
+        "own",
+        "same",
+        "she",
+        "should",
+        "so",
+        "some",
+        "such",
+        "than",
+        "that",
+        "the",
+        "their",
+        "them",
+        "then",
+        "there",
+        "these",
+        "they",
+        "this",
+        "those",
+        "through",
+        "to",
+        "too",
+        "under",
+        "until",
+        "up",
+        "very",
+        "was",
+        "we",
+        "were",
+        "what",
+        "when",
+        "where",
+        "which",
+        "while",
+        "who",
+        "whom",
+        "why",
+        "will",
+        "with",
+        "would",
+        "you",
+        "your",
+        "yours",
+        "s",
+        "t",
+        "don",
+        "doesn",
+    ]
+)
+
+# Document ids: corpus ids ("GARD_0000004") and file ids ("f-1a2b..."), and the section ids made
+# from them ("GARD_0000004#2"). Only these characters, so an id is safe in a URL or a path.
+DOC_ID = re.compile(r"[A-Za-z0-9_.#-]+")
 
 # Abbreviations after which a full stop does not end a sentence.
 _ABBREVIATIONS = frozenset(
@@ -81,6 +213,11 @@ def words(text: str) -> list[str]:
     return [w.lower() for w in _WORD.findall(text)]
 
 
+def word_matches(text: str) -> Iterator[re.Match[str]]:
+    """The word tokens of ``text`` where they occur, as written (``words`` lower-cases them)."""
+    return _WORD.finditer(text)
+
+
 def word_spans(text: str, start: int, end: int) -> list[tuple[int, int]]:
     """Absolute spans of whitespace-separated words in ``text[start:end]``."""
     return [(m.start(), m.end()) for m in re.compile(r"\S+").finditer(text, start, end)]
@@ -105,3 +242,9 @@ def stem(word: str) -> str:
 def terms(text: str) -> list[str]:
     """Stemmed word tokens, the unit of lexical evidence in quote selection and idf."""
     return [stem(w) for w in words(text)]
+
+
+def topic_terms(text: str) -> list[str]:
+    """The stemmed words of ``text`` that are not stopwords, in order: what a question asks
+    about, for quote weights and search highlighting."""
+    return [stem(w) for w in words(text) if w not in STOPWORDS]

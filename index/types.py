@@ -9,6 +9,7 @@ import hashlib
 import json
 import unicodedata
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 
 def content_id(*parts: str, length: int = 16) -> str:
@@ -18,6 +19,15 @@ def content_id(*parts: str, length: int = 16) -> str:
         digest.update(unicodedata.normalize("NFC", part).encode("utf-8"))
         digest.update(b"\x1f")
     return digest.hexdigest()[:length]
+
+
+class VectorIndexKind(StrEnum):
+    """The FAISS index a generation is built with; the value is what ``medcite ingest
+    --vector-index`` takes and the manifest records."""
+
+    AUTO = "auto"  # flat, or HNSW above ``vectors.HNSW_THRESHOLD`` passages
+    FLAT = "flat"  # exact inner product
+    HNSW = "hnsw"  # approximate, for very large corpora
 
 
 @dataclass(frozen=True)

@@ -7,18 +7,23 @@ from pathlib import Path
 import faiss
 import numpy as np
 
+from medcite.index.types import VectorIndexKind
+
 # Above this many passages, flat search starts to cost more than a query should.
 HNSW_THRESHOLD = 2_000_000
-KINDS = ("auto", "flat", "hnsw")
+KINDS = tuple(VectorIndexKind)
 
 
-def build(vectors: np.ndarray, ids: np.ndarray, kind: str = "auto") -> faiss.Index:
-    """An inner-product index over normalised ``vectors``, returning ``ids`` from searches."""
+def build(vectors: np.ndarray, ids: np.ndarray, kind: str = VectorIndexKind.AUTO) -> faiss.Index:
+    """An inner-product index over normalised ``vectors``, returning ``ids`` from searches;
+    ``kind`` is a ``VectorIndexKind`` value."""
     if kind not in KINDS:
         raise ValueError(f"unknown vector index kind {kind!r}; use one of {', '.join(KINDS)}")
     dim = vectors.shape[1]
     base: faiss.Index
-    if kind == "hnsw" or (kind == "auto" and len(vectors) >= HNSW_THRESHOLD):
+    if kind == VectorIndexKind.HNSW or (
+        kind == VectorIndexKind.AUTO and len(vectors) >= HNSW_THRESHOLD
+    ):
         hnsw = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
         hnsw.hnsw.efConstruction = 80
         hnsw.hnsw.efSearch = 128

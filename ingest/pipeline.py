@@ -16,7 +16,7 @@ from medcite.index.errors import (
     IndexMissingError,
     InputError,
 )
-from medcite.index.types import Document
+from medcite.index.types import Document, VectorIndexKind
 from medcite.ingest.chunk import DEFAULT_MAX_WORDS, chunk_document, embedding_text
 from medcite.ingest.readers import Skipped, file_id, read_paths
 
@@ -58,7 +58,7 @@ def ingest(
     *,
     max_words: int = DEFAULT_MAX_WORDS,
     prune: bool = False,
-    vector_index: str = "auto",
+    vector_index: str = VectorIndexKind.AUTO,
     max_bytes: int = 20_000_000,
     progress: Progress | None = None,
 ) -> IngestReport:
@@ -207,9 +207,11 @@ class Changes:
 
 
 def _vector_kind(requested: str, size: int) -> str:
-    if requested == "hnsw" or (requested == "auto" and size >= vectors.HNSW_THRESHOLD):
-        return "hnsw"
-    return "flat"
+    if requested == VectorIndexKind.HNSW or (
+        requested == VectorIndexKind.AUTO and size >= vectors.HNSW_THRESHOLD
+    ):
+        return VectorIndexKind.HNSW
+    return VectorIndexKind.FLAT
 
 
 def _apply_documents(

@@ -21,6 +21,7 @@ from typing import BinaryIO
 import pypdf
 import trafilatura
 
+from medcite.index.text import DOC_ID
 from medcite.index.types import Document, Section, content_id
 
 
@@ -42,8 +43,6 @@ class _Unreadable(Exception):
     """Raised inside a reader; the message becomes the ``Skipped`` reason."""
 
 
-# Corpus ids look like "GARD_0000004"; file ids like "f-1a2b...". Both must be safe in URLs.
-_VALID_ID = re.compile(r"[A-Za-z0-9_.#-]+")
 # A first line longer than this is a paragraph, not a title: it stays in the body.
 _MAX_TITLE_CHARS = 200
 
@@ -562,7 +561,7 @@ def _corpus_document(record: object, path: Path) -> Document:
     doc_id, text = record.get("id"), record.get("text")
     if not isinstance(doc_id, str) or not doc_id:
         raise _Unreadable('missing "id"')
-    if not _VALID_ID.fullmatch(doc_id):
+    if not DOC_ID.fullmatch(doc_id):
         raise _Unreadable(f"id {doc_id!r} may only use letters, digits and _ . # -")
     if not isinstance(text, str) or not text.strip():
         raise _Unreadable(f'article {doc_id} is missing "text"')

@@ -27,8 +27,8 @@ from medcite.index.errors import IndexMissingError  # noqa: E402
 from medcite.index.layout import open_generation  # noqa: E402
 from medcite.ingest.pipeline import ingest  # noqa: E402
 from medcite.web.app import create_app  # noqa: E402
-from medcite.web.background import CHROMIUM, CHROMIUM_ARGS, ServerThread  # noqa: E402
 from medcite.web.config import Settings  # noqa: E402
+from tests.support import CHROMIUM, CHROMIUM_ARGS, ServerThread  # noqa: E402
 
 
 def parse_args(settings: Settings) -> argparse.Namespace:

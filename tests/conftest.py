@@ -1,13 +1,9 @@
-"""Shared fixtures: a small corpus, indexes built from it with the fake embedder, and web clients.
-
-The articles are short on purpose: with the hashing FakeEmbedder, short passages that repeat
-their question score high enough for ``ask`` to answer, so the web tests see real quotes.
-"""
+"""Shared fixtures: the fixture corpus (``medcite.index.testing.CORPUS``), indexes built from it
+with the fake embedder, and web clients. The server thread is in ``tests/support.py``."""
 
 from __future__ import annotations
 
 import copy
-import json
 import os
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
@@ -17,130 +13,16 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from medcite.index.testing import FakeEmbedder
+from medcite.index.testing import CORPUS, FakeEmbedder, write_jsonl
 from medcite.ingest.pipeline import ingest
 from medcite.web.app import create_app
 from medcite.web.config import Settings
-
-XSS_SCRIPT = "<script>alert(1)</script>"
-XSS_IMG = "<img src=x onerror=alert(1)>"
-
-
-def article(
-    doc_id: str, title: str, source: str, url: str, sections: list[tuple[str, str]]
-) -> dict[str, Any]:
-    """A corpus-format record (see corpus/README-data.md): sections joined by blank lines."""
-    text, spans = "", []
-    for number, (heading, body) in enumerate(sections, 1):
-        if text:
-            text += "\n\n"
-        start = len(text)
-        text += body
-        spans.append(
-            {"id": f"{doc_id}#{number}", "heading": heading, "start": start, "end": len(text)}
-        )
-    return {
-        "id": doc_id,
-        "title": title,
-        "url": url,
-        "source": source,
-        "text": text,
-        "sections": spans,
-    }
-
-
-ARTICLES = [
-    article(
-        "GLAU_1",
-        "Glaucoma",
-        "MPlus_Health_Topics",
-        "https://medlineplus.gov/glaucoma.html",
-        [
-            (
-                "Overview",
-                "What is glaucoma: glaucoma is a group of eye diseases that damage the "
-                "optic nerve. Glaucoma can cause blindness.",
-            ),
-            (
-                "Symptoms",
-                "What are the symptoms of glaucoma: glaucoma has no symptoms at first. "
-                "Its symptoms later are loss of side vision.",
-            ),
-            (
-                "Treatment",
-                "How is glaucoma treated: glaucoma is treated with eye drops, laser "
-                "treatment, or surgery.",
-            ),
-        ],
-    ),
-    article(
-        "ASTH_1",
-        "Asthma",
-        "NHLBI",
-        "https://www.nhlbi.nih.gov/health/asthma",
-        [
-            (
-                "Overview",
-                "What is asthma: asthma is a chronic lung disease that inflames and "
-                "narrows the airways of the lungs.",
-            ),
-            (
-                "Treatment",
-                "How is asthma treated: asthma is treated with long-term control "
-                "medicines and quick-relief inhalers.",
-            ),
-        ],
-    ),
-    article(
-        "DIAB_1",
-        "Diabetes",
-        "NIDDK",
-        "https://www.niddk.nih.gov/health-information/diabetes",
-        [
-            (
-                "Overview",
-                "What is diabetes: diabetes is a disease that occurs when your blood "
-                "glucose, also called blood sugar, is too high.",
-            ),
-        ],
-    ),
-    article(
-        "XSS_1",
-        "Scripted <b>article</b>",
-        "GARD",
-        "javascript:alert(1)",
-        [
-            (
-                "Overview",
-                f"What is xsstopic: xsstopic is a test condition where {XSS_SCRIPT} and "
-                f"{XSS_IMG} are shown as text.",
-            ),
-        ],
-    ),
-]
-
-
-def write_corpus(path: Path, articles: list[dict[str, Any]]) -> Path:
-    path.write_text("".join(json.dumps(a) + "\n" for a in articles), encoding="utf-8")
-    return path
 
 
 @pytest.fixture(scope="session")
 def corpus_articles() -> list[dict[str, Any]]:
     """The fixture corpus as records (a copy: add to it freely)."""
-    return copy.deepcopy(ARTICLES)
-
-
-@pytest.fixture(scope="session")
-def make_article() -> Callable[..., dict[str, Any]]:
-    """``make_article(doc_id, title, source, url, [(heading, text), ...])``."""
-    return article
-
-
-@pytest.fixture(scope="session")
-def make_corpus() -> Callable[[Path, list[dict[str, Any]]], Path]:
-    """``make_corpus(path, records)`` writes a corpus JSON Lines file."""
-    return write_corpus
+    return copy.deepcopy(CORPUS)
 
 
 @pytest.fixture(scope="session")
@@ -150,7 +32,7 @@ def embedder() -> FakeEmbedder:
 
 @pytest.fixture(scope="session")
 def corpus_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_corpus(tmp_path_factory.mktemp("corpus") / "corpus.jsonl", ARTICLES)
+    return write_jsonl(tmp_path_factory.mktemp("corpus") / "corpus.jsonl", CORPUS)
 
 
 @pytest.fixture(scope="session")

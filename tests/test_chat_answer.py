@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from medcite.chat.answer import AbstainPolicy, topic_of
+from medcite.chat.answer import MAX_QUESTION_CHARS, AbstainPolicy, topic_of
 from medcite.chat.answer import ask as ask_with_triage
-from medcite.chat.conversation import ConversationStore, resolve_follow_up
+from medcite.chat.conversation import ConversationStore
 from medcite.chat.triage import make_triage
-from medcite.chat.types import ANSWERED, EMERGENCY, NOT_COVERED, Topic
+from medcite.chat.types import ANSWERED, EMERGENCY, NOT_COVERED, Topic, resolve_follow_up
 from medcite.index.errors import InputError
 from medcite.index.reader import Index, open_index
-from medcite.index.testing import SMALL_CORPUS, FakeEmbedder, write_jsonl
+from medcite.index.testing import CORPUS, FakeEmbedder, write_jsonl
 from medcite.ingest.pipeline import ingest
 
 # With the fake embedder, coverage of the question's words decides.
@@ -28,7 +28,7 @@ def ask(*args, **kwargs):  # type: ignore[no-untyped-def]
 @pytest.fixture(scope="module")
 def small_index(tmp_path_factory: pytest.TempPathFactory) -> Index:
     root = tmp_path_factory.mktemp("answer")
-    ingest([write_jsonl(root / "corpus.jsonl", SMALL_CORPUS)], root / "ix", FakeEmbedder())
+    ingest([write_jsonl(root / "corpus.jsonl", CORPUS)], root / "ix", FakeEmbedder())
     return open_index(root / "ix")
 
 
@@ -46,14 +46,14 @@ def test_every_quote_is_the_document_text_at_its_offsets(small_index: Index) -> 
         )
         assert citation.number == quote.citation
     first = answer.quotes[0]
-    assert first.doc_id == "T_glaucoma" and first.heading == "Treatment"
+    assert first.doc_id == "GLAU_1" and first.heading == "Treatment"
     assert "eye drops" in first.text
     assert answer.citations[0].title == "Glaucoma"
     assert answer.disclaimer
 
 
 def test_quote_is_whole_sentences(small_index: Index) -> None:
-    answer = ask(small_index, FakeEmbedder(), "gout big toe joints", policy=LENIENT)
+    answer = ask(small_index, FakeEmbedder(), "asthma lung disease airways", policy=LENIENT)
     assert answer.quotes[0].text.endswith(".")
     assert answer.quotes[0].text[0].isupper()
 
@@ -73,7 +73,7 @@ def test_emergency_is_answered_before_retrieval(small_index: Index) -> None:
     assert answer.quotes == ()
 
 
-@pytest.mark.parametrize("question", ["", "   ", "x" * 1001])
+@pytest.mark.parametrize("question", ["", "   ", "x" * (MAX_QUESTION_CHARS + 1)])
 def test_empty_or_huge_question_is_refused(small_index: Index, question: str) -> None:
     with pytest.raises(InputError):
         ask(small_index, FakeEmbedder(), question)
@@ -84,17 +84,17 @@ def test_follow_up_is_resolved_against_the_last_topic(small_index: Index) -> Non
         small_index, FakeEmbedder(), "glaucoma damage optic nerve blindness", policy=LENIENT
     )
     topic = topic_of(first)
-    assert topic == Topic("T_glaucoma", "Glaucoma")
+    assert topic == Topic("GLAU_1", "Glaucoma")
     follow = ask(small_index, FakeEmbedder(), "what are its symptoms?", topic=topic, policy=LENIENT)
     assert follow.searched_for == "what are its symptoms? (Glaucoma)"
     assert follow.kind == ANSWERED
-    assert follow.quotes[0].doc_id == "T_glaucoma"
+    assert follow.quotes[0].doc_id == "GLAU_1"
     assert follow.quotes[0].heading == "Symptoms"
 
 
 def test_question_without_back_reference_is_left_alone() -> None:
-    topic = Topic("T_glaucoma", "Glaucoma")
-    assert resolve_follow_up("what causes gout", topic) == "what causes gout"
+    topic = Topic("GLAU_1", "Glaucoma")
+    assert resolve_follow_up("what causes asthma", topic) == "what causes asthma"
     assert (
         resolve_follow_up("is glaucoma inherited? is it", topic) == "is glaucoma inherited? is it"
     )
@@ -107,8 +107,8 @@ def test_conversations_expire_and_are_capped() -> None:
     store.remember("a", Topic("1", "One"))
     store.remember("b", Topic("2", "Two"))
     store.remember("c", Topic("3", "Three"))
-    assert store.get("a") is None  # least recently used, beyond the cap
-    assert store.get("c") == Topic("3", "Three")
+    assert store.topic("a") is None  # least recently used, beyond the cap
+    assert store.topic("c") == Topic("3", "Three")
     now[0] = 61.0
-    assert store.get("b") is None and store.get("c") is None
+    assert store.topic("b") is None and store.topic("c") is None
     assert len(store) == 0

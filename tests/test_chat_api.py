@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import medcite
-from medcite.chat.metrics import reciprocal_rank
+from medcite.chat.evaluation.metrics import reciprocal_rank
 from medcite.chat.types import EMERGENCY, Answer
 from medcite.index.testing import FakeEmbedder
 from medcite.index.types import Hit

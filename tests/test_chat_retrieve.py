@@ -13,7 +13,7 @@ from medcite.chat.retrieve import Filters, diversify, fuse, search
 from medcite.index import layout, store, vectors
 from medcite.index.errors import InputError
 from medcite.index.reader import Index, open_index
-from medcite.index.testing import SMALL_CORPUS, FakeEmbedder, write_jsonl
+from medcite.index.testing import CORPUS, FakeEmbedder, write_jsonl
 from medcite.index.types import Document, Hit, Passage
 from medcite.ingest.pipeline import ingest
 
@@ -21,7 +21,7 @@ from medcite.ingest.pipeline import ingest
 @pytest.fixture(scope="module")
 def small_index(tmp_path_factory: pytest.TempPathFactory) -> Index:
     root = tmp_path_factory.mktemp("retrieve")
-    corpus = write_jsonl(root / "corpus.jsonl", SMALL_CORPUS)
+    corpus = write_jsonl(root / "corpus.jsonl", CORPUS)
     ingest([corpus], root / "ix", FakeEmbedder())
     return open_index(root / "ix")
 
@@ -29,7 +29,7 @@ def small_index(tmp_path_factory: pytest.TempPathFactory) -> Index:
 @pytest.mark.parametrize("mode", ["lexical", "dense", "hybrid"])
 def test_each_mode_finds_the_article_named_in_the_question(small_index: Index, mode: str) -> None:
     hits = search(small_index, FakeEmbedder(), "glaucoma treated with eye drops", k=3, mode=mode)
-    assert hits[0].passage.doc_id == "T_glaucoma"
+    assert hits[0].passage.doc_id == "GLAU_1"
     for hit in hits:
         document = small_index.document(hit.passage.doc_id)
         assert hit.passage.text == document.text[hit.passage.start : hit.passage.end]
@@ -39,25 +39,23 @@ def test_hits_carry_title_url_and_signals(small_index: Index) -> None:
     hit = search(small_index, FakeEmbedder(), "glaucoma eye drops laser", k=1)[0]
     assert (hit.title, hit.url, hit.source) == (
         "Glaucoma",
-        "https://example.org/glaucoma",
-        "TestSource",
+        "https://medlineplus.gov/glaucoma.html",
+        "MPlus_Health_Topics",
     )
     assert hit.passage.heading == "Treatment"
     assert {"dense", "lexical", "label", "dense_rank", "lexical_rank"} <= dict(hit.signals).keys()
 
 
 def test_source_filter_keeps_only_that_source(small_index: Index) -> None:
-    hits = search(
-        small_index, FakeEmbedder(), "vision", k=10, filters=Filters(sources=("OtherSource",))
-    )
-    assert hits and {h.source for h in hits} == {"OtherSource"}
+    hits = search(small_index, FakeEmbedder(), "vision", k=10, filters=Filters(sources=("NIDDK",)))
+    assert hits and {h.source for h in hits} == {"NIDDK"}
 
 
 def test_document_filter_and_unknown_source(small_index: Index) -> None:
     hits = search(
-        small_index, FakeEmbedder(), "treated", k=10, filters=Filters(doc_ids=("T_asthma",))
+        small_index, FakeEmbedder(), "treated", k=10, filters=Filters(doc_ids=("ASTH_1",))
     )
-    assert {h.passage.doc_id for h in hits} == {"T_asthma"}
+    assert {h.passage.doc_id for h in hits} == {"ASTH_1"}
     assert search(small_index, FakeEmbedder(), "treated", filters=Filters(sources=("Nope",))) == []
 
 
@@ -84,9 +82,19 @@ def test_bad_requests_are_refused(
 
 
 def test_query_of_only_punctuation_or_fts_syntax_is_safe(small_index: Index) -> None:
-    for query in ['"', "NEAR(", "gout AND OR NOT", "*", "title:gout", "'); DROP TABLE passages;--"]:
+    for query in [
+        '"',
+        "NEAR(",
+        "asthma AND OR NOT",
+        "*",
+        "title:asthma",
+        "'); DROP TABLE passages;--",
+    ]:
         search(small_index, FakeEmbedder(), query, k=3, mode="lexical")
-    assert search(small_index, FakeEmbedder(), "gout AND OR NOT", mode="lexical")[0].title == "Gout"
+    assert (
+        search(small_index, FakeEmbedder(), "asthma AND OR NOT", mode="lexical")[0].title
+        == "Asthma"
+    )
 
 
 def test_fusion_by_hand() -> None:
@@ -115,9 +123,9 @@ def test_diversify_keeps_order_and_caps_each_article() -> None:
 
 
 FILTERED = [
-    (Filters(sources=("OtherSource",)), {"T_diabetes", "T_gout"}),
-    (Filters(doc_ids=("T_glaucoma", "T_gout")), {"T_glaucoma", "T_gout"}),
-    (Filters(sources=("TestSource",), doc_ids=("T_asthma", "T_gout")), {"T_asthma"}),
+    (Filters(sources=("NIDDK", "GARD")), {"DIAB_1", "XSS_1"}),
+    (Filters(doc_ids=("GLAU_1", "XSS_1")), {"GLAU_1", "XSS_1"}),
+    (Filters(sources=("MPlus_Health_Topics", "NHLBI"), doc_ids=("ASTH_1", "XSS_1")), {"ASTH_1"}),
 ]
 
 
@@ -127,7 +135,7 @@ def test_filtered_search_ranks_as_the_unfiltered_one_restricted_to_the_filter(
     small_index: Index, monkeypatch: pytest.MonkeyPatch, selector_max: int, mode: str
 ) -> None:
     monkeypatch.setattr(retrieve, "SELECTOR_MAX", selector_max)
-    query = "vision airways arthritis treated"
+    query = "vision airways diabetes treated"
     everything = search(small_index, FakeEmbedder(), query, k=20, mode=mode, per_article=0)
     for filters, doc_ids in FILTERED:
         found = search(
@@ -209,18 +217,18 @@ def test_a_source_with_more_passages_than_sqlite_binds_variables_is_searched(
 
 
 def test_a_filter_binds_the_same_few_variables_however_long_it_is(small_index: Index) -> None:
-    doc_ids = tuple(f"T_missing_{n}" for n in range(2_000)) + ("T_gout", "T_diabetes")
-    sources = tuple(f"Missing{n}" for n in range(2_000)) + ("OtherSource",)
+    doc_ids = tuple(f"MISSING_{n}" for n in range(2_000)) + ("XSS_1", "DIAB_1")
+    sources = tuple(f"Missing{n}" for n in range(2_000)) + ("NIDDK", "GARD")
     with small_index.connection() as conn:
         limit = conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 7)
         try:
             rowids = store.filtered_rowids(conn, sources, doc_ids)
-            assert store.count_filtered(conn, sources, doc_ids) == len(rowids) == 3
+            assert store.count_filtered(conn, sources, doc_ids) == len(rowids) == 2
             assert store.keep_filtered(conn, list(range(1, 1_000)), sources, doc_ids) == set(
                 rowids.tolist()
             )
             found = store.lexical_search(
-                conn, "gout arthritis", 10, sources=sources, doc_ids=doc_ids
+                conn, "diabetes xsstopic", 10, sources=sources, doc_ids=doc_ids
             )
             assert found and {rowid for rowid, _ in found} <= set(rowids.tolist())
         finally:

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from medcite.chat.evaluation.triage import TriageCase, evaluate_triage, format_triage_report
 from medcite.chat.triage import (
     DEFAULT_MODEL,
     LEXICAL_BUCKETS,
@@ -23,7 +24,6 @@ from medcite.chat.triage import (
     save_model,
     segments,
 )
-from medcite.chat.triage_eval import TriageCase, evaluate_triage, format_triage_report
 from medcite.index.errors import InputError, MedciteError
 from medcite.index.testing import FakeEmbedder
 from medcite.web.cli import main
@@ -227,6 +227,6 @@ def test_a_bad_triage_file_is_a_one_line_error(
     assert main(["--embedder", "fake", "eval", "--triage", str(path)]) == 2
     assert "line 1" in capsys.readouterr().err
     with pytest.raises(InputError):
-        from medcite.chat.triage_eval import load_triage_file
+        from medcite.chat.evaluation.triage import load_triage_file
 
         load_triage_file(tmp_path / "missing.jsonl")

@@ -18,13 +18,13 @@ from medcite.index.errors import (
     MedciteError,
 )
 from medcite.index.reader import open_index
-from medcite.index.testing import SMALL_CORPUS, FakeEmbedder, write_jsonl
+from medcite.index.testing import CORPUS, FakeEmbedder, write_jsonl
 from medcite.ingest.pipeline import ingest
 
 
 @pytest.fixture
 def built(tmp_path: Path) -> Path:
-    corpus = write_jsonl(tmp_path / "corpus.jsonl", SMALL_CORPUS[:2])
+    corpus = write_jsonl(tmp_path / "corpus.jsonl", CORPUS[:2])
     ingest([corpus], tmp_path / "ix", FakeEmbedder())
     return tmp_path / "ix"
 
@@ -32,7 +32,7 @@ def built(tmp_path: Path) -> Path:
 def test_crash_before_the_switch_leaves_the_old_generation_serving(
     built: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    corpus = write_jsonl(tmp_path / "more.jsonl", SMALL_CORPUS[2:])
+    corpus = write_jsonl(tmp_path / "more.jsonl", CORPUS[2:])
     real_replace = os.replace
 
     def crash_on_pointer(src: object, dst: object) -> None:
@@ -59,7 +59,7 @@ def test_crash_during_embedding_leaves_staging_that_the_next_run_removes(
         def embed(self, texts):  # type: ignore[no-untyped-def]
             raise KeyboardInterrupt
 
-    corpus = write_jsonl(tmp_path / "more.jsonl", SMALL_CORPUS[2:])
+    corpus = write_jsonl(tmp_path / "more.jsonl", CORPUS[2:])
     with pytest.raises(KeyboardInterrupt):
         ingest([corpus], built, Exploding())
     assert list(built.glob("gen-*.staging"))
@@ -124,7 +124,7 @@ def test_a_loaded_index_keeps_serving_after_its_files_are_deleted(built: Path) -
     results: list[object] = []
 
     def read() -> None:
-        results.append(index.document("T_glaucoma"))
+        results.append(index.document("GLAU_1"))
 
     threads = [threading.Thread(target=read) for _ in range(12)]  # more threads than readers
     for thread in threads:

@@ -11,24 +11,24 @@ import pytest
 from medcite.index import layout
 from medcite.index.errors import IndexMismatchError, InputError
 from medcite.index.reader import open_index
-from medcite.index.testing import SMALL_CORPUS, FakeEmbedder, write_jsonl
+from medcite.index.testing import CORPUS, FakeEmbedder, write_jsonl
 from medcite.index.types import Document, Section
 from medcite.ingest import pipeline
 from medcite.ingest.pipeline import ingest
 
 
 def test_first_ingest_indexes_every_document(tmp_path: Path) -> None:
-    corpus = write_jsonl(tmp_path / "corpus.jsonl", SMALL_CORPUS)
+    corpus = write_jsonl(tmp_path / "corpus.jsonl", CORPUS)
     report = ingest([corpus], tmp_path / "ix", FakeEmbedder())
     assert (report.added, report.documents_total, report.generation) == (4, 4, 1)
     assert report.passages_embedded == report.passages_total > 0
     index = open_index(tmp_path / "ix")
     assert index.manifest.documents == 4
-    assert index.document("T_glaucoma").title == "Glaucoma"
+    assert index.document("GLAU_1").title == "Glaucoma"
 
 
 def test_reingest_unchanged_file_adds_nothing(tmp_path: Path) -> None:
-    corpus = write_jsonl(tmp_path / "corpus.jsonl", SMALL_CORPUS)
+    corpus = write_jsonl(tmp_path / "corpus.jsonl", CORPUS)
     embedder = FakeEmbedder()
     ingest([corpus], tmp_path / "ix", embedder)
     calls_before = list(embedder.calls)
@@ -77,16 +77,16 @@ def test_prune_removes_documents_whose_files_are_gone(tmp_path: Path) -> None:
 
 
 def test_prune_removes_articles_dropped_from_a_reread_jsonl(tmp_path: Path) -> None:
-    corpus = write_jsonl(tmp_path / "corpus.jsonl", SMALL_CORPUS)
+    corpus = write_jsonl(tmp_path / "corpus.jsonl", CORPUS)
     ingest([corpus], tmp_path / "ix", FakeEmbedder())
-    write_jsonl(corpus, SMALL_CORPUS[:3])
+    write_jsonl(corpus, CORPUS[:3])
     report = ingest([corpus], tmp_path / "ix", FakeEmbedder(), prune=True)
     assert (report.removed, report.documents_total) == (1, 3)
-    assert open_index(tmp_path / "ix").document("T_gout") is None
+    assert open_index(tmp_path / "ix").document("XSS_1") is None
 
 
 def test_nothing_readable_raises_and_leaves_index_untouched(tmp_path: Path) -> None:
-    corpus = write_jsonl(tmp_path / "corpus.jsonl", SMALL_CORPUS)
+    corpus = write_jsonl(tmp_path / "corpus.jsonl", CORPUS)
     ingest([corpus], tmp_path / "ix", FakeEmbedder())
     empty = tmp_path / "empty.txt"
     empty.write_text("")
@@ -107,7 +107,7 @@ def test_bad_files_are_reported_and_good_ones_indexed(tmp_path: Path) -> None:
 
 
 def test_index_built_with_another_model_is_refused(tmp_path: Path) -> None:
-    corpus = write_jsonl(tmp_path / "corpus.jsonl", SMALL_CORPUS)
+    corpus = write_jsonl(tmp_path / "corpus.jsonl", CORPUS)
     ingest([corpus], tmp_path / "ix", FakeEmbedder(name="model-a"))
     with pytest.raises(IndexMismatchError, match="model-a"):
         ingest([corpus], tmp_path / "ix", FakeEmbedder(name="model-b"))
@@ -119,7 +119,7 @@ def test_index_built_with_another_model_is_refused(tmp_path: Path) -> None:
 def test_old_generations_are_cleaned_up(tmp_path: Path) -> None:
     corpus = tmp_path / "corpus.jsonl"
     for n in range(4):
-        write_jsonl(corpus, SMALL_CORPUS[: n + 1])
+        write_jsonl(corpus, CORPUS[: n + 1])
         ingest([corpus], tmp_path / "ix", FakeEmbedder())
     gens = sorted(p.name for p in (tmp_path / "ix").glob("gen-*"))
     assert gens == ["gen-000003", "gen-000004"]
@@ -127,9 +127,9 @@ def test_old_generations_are_cleaned_up(tmp_path: Path) -> None:
 
 
 def test_section_labels_and_vocabulary_are_stored_for_every_passage(tmp_path: Path) -> None:
-    corpus = write_jsonl(tmp_path / "corpus.jsonl", SMALL_CORPUS)
+    corpus = write_jsonl(tmp_path / "corpus.jsonl", CORPUS)
     report = ingest([corpus], tmp_path / "ix", FakeEmbedder())
-    assert report.labels_embedded == 8  # 3 + 2 + 2 + 1 sections, each its own "Title — Heading"
+    assert report.labels_embedded == 7  # 3 + 2 + 1 + 1 sections, each its own "Title — Heading"
     index = open_index(tmp_path / "ix")
     assert len(index.label_of) == report.passages_total
     assert index.vocabulary["glaucoma"] == 3  # passages using the word (titles count)
@@ -161,8 +161,8 @@ def test_prune_of_a_same_named_jsonl_elsewhere_keeps_the_other_files_articles(
 ) -> None:
     (tmp_path / "one").mkdir()
     (tmp_path / "two").mkdir()
-    write_jsonl(tmp_path / "one" / "corpus.jsonl", SMALL_CORPUS[:3])
-    write_jsonl(tmp_path / "two" / "corpus.jsonl", SMALL_CORPUS[3:])
+    write_jsonl(tmp_path / "one" / "corpus.jsonl", CORPUS[:3])
+    write_jsonl(tmp_path / "two" / "corpus.jsonl", CORPUS[3:])
     monkeypatch.chdir(tmp_path / "one")
     ingest([Path("corpus.jsonl")], tmp_path / "ix", FakeEmbedder())
     monkeypatch.chdir(tmp_path / "two")
@@ -171,8 +171,8 @@ def test_prune_of_a_same_named_jsonl_elsewhere_keeps_the_other_files_articles(
 
 
 def test_changing_max_words_rechunks_every_stored_document(tmp_path: Path) -> None:
-    first = write_jsonl(tmp_path / "first.jsonl", SMALL_CORPUS[:2])
-    second = write_jsonl(tmp_path / "second.jsonl", SMALL_CORPUS[2:])
+    first = write_jsonl(tmp_path / "first.jsonl", CORPUS[:2])
+    second = write_jsonl(tmp_path / "second.jsonl", CORPUS[2:])
     embedder = FakeEmbedder()
     ingest([first], tmp_path / "ix", embedder)
     built = ingest([second], tmp_path / "ix", embedder)
@@ -198,15 +198,15 @@ def test_changing_max_words_rechunks_every_stored_document(tmp_path: Path) -> No
 
 
 def test_renamed_section_heading_in_a_jsonl_is_picked_up(tmp_path: Path) -> None:
-    corpus = write_jsonl(tmp_path / "corpus.jsonl", SMALL_CORPUS)
+    corpus = write_jsonl(tmp_path / "corpus.jsonl", CORPUS)
     ingest([corpus], tmp_path / "ix", FakeEmbedder())
-    renamed = copy.deepcopy(SMALL_CORPUS)
+    renamed = copy.deepcopy(CORPUS)
     renamed[0]["sections"][2]["heading"] = "Therapy"
     write_jsonl(corpus, renamed)
     report = ingest([corpus], tmp_path / "ix", FakeEmbedder())
     assert (report.updated, report.unchanged) == (1, 3)
     index = open_index(tmp_path / "ix")
-    headings = [s.heading for s in index.document("T_glaucoma").sections]  # type: ignore[union-attr]
+    headings = [s.heading for s in index.document("GLAU_1").sections]  # type: ignore[union-attr]
     assert headings == ["Overview", "Symptoms", "Therapy"]
     assert "Therapy" in {h.passage.heading for h in index.hits(index.lexical("eye drops", 5))}
 

@@ -7,13 +7,13 @@ import errno
 import io
 import json
 import os
-import re
 import shutil
 from pathlib import Path
 
 import pypdf
 import pytest
 
+from medcite.index.text import DOC_ID
 from medcite.index.types import Document
 from medcite.ingest.readers import ReadReport, Skipped, read_paths
 
@@ -27,7 +27,7 @@ CORPUS_SAMPLE = DATA / "corpus-sample.jsonl"
 
 def assert_offsets_hold(document: Document) -> None:
     """The contract every reader keeps: sections are in order, inside the text, not overlapping."""
-    assert re.fullmatch(r"[A-Za-z0-9_.#-]+", document.id)
+    assert DOC_ID.fullmatch(document.id)
     assert document.sections, document.id
     assert len({s.id for s in document.sections}) == len(document.sections)
     previous_end = 0

@@ -13,7 +13,7 @@ import pytest
 from medcite.index import layout
 from medcite.index.errors import IndexCorruptError
 from medcite.index.reader import open_index
-from medcite.index.testing import SMALL_CORPUS, FakeEmbedder, write_jsonl
+from medcite.index.testing import CORPUS, FakeEmbedder, write_jsonl
 from medcite.ingest.pipeline import ingest
 from medcite.web.cli import main
 
@@ -40,9 +40,9 @@ DAMAGE: list[Callable[[Path], None]] = [flip_a_byte, truncate_the_store, garble_
 @pytest.fixture
 def two_generations(tmp_path: Path) -> tuple[Path, Path, Path]:
     """gen-000001 holds a.jsonl (glaucoma, asthma), gen-000002 adds b.jsonl (diabetes)."""
-    a = write_jsonl(tmp_path / "a.jsonl", SMALL_CORPUS[:2])
-    b = write_jsonl(tmp_path / "b.jsonl", SMALL_CORPUS[2:3])
-    c = write_jsonl(tmp_path / "c.jsonl", SMALL_CORPUS[3:])
+    a = write_jsonl(tmp_path / "a.jsonl", CORPUS[:2])
+    b = write_jsonl(tmp_path / "b.jsonl", CORPUS[2:3])
+    c = write_jsonl(tmp_path / "c.jsonl", CORPUS[3:])
     root = tmp_path / "ix"
     ingest([a], root, FakeEmbedder())
     ingest([b], root, FakeEmbedder())
@@ -67,7 +67,7 @@ def test_ingest_builds_on_the_newest_intact_generation_when_the_current_one_is_c
     assert report.generation == 3
     assert "gen-000001" in report.recovered and "newest intact" in report.recovered
     # gen-000001's documents plus the new file; b.jsonl's document was only in the bad one.
-    assert stored_ids(root) == ["T_asthma", "T_glaucoma", "T_gout"]
+    assert stored_ids(root) == ["ASTH_1", "GLAU_1", "XSS_1"]
     assert report.documents_total == 3
     assert (root / "gen-000002").is_dir()  # kept for inspection after the switch
 
@@ -81,18 +81,18 @@ def test_ingest_recovers_when_current_names_a_missing_generation(
         open_index(root)
     report = ingest([c], root, FakeEmbedder())
     assert "gen-000099" in report.recovered and "gen-000002" in report.recovered
-    assert stored_ids(root) == ["T_asthma", "T_diabetes", "T_glaucoma", "T_gout"]
+    assert stored_ids(root) == ["ASTH_1", "DIAB_1", "GLAU_1", "XSS_1"]
 
 
 def test_ingest_rebuilds_from_the_files_when_no_generation_is_intact(tmp_path: Path) -> None:
-    corpus = write_jsonl(tmp_path / "corpus.jsonl", SMALL_CORPUS[:2])
+    corpus = write_jsonl(tmp_path / "corpus.jsonl", CORPUS[:2])
     root = tmp_path / "ix"
     ingest([corpus], root, FakeEmbedder())
     flip_a_byte(root / "gen-000001")
-    report = ingest([write_jsonl(tmp_path / "more.jsonl", SMALL_CORPUS[3:])], root, FakeEmbedder())
+    report = ingest([write_jsonl(tmp_path / "more.jsonl", CORPUS[3:])], root, FakeEmbedder())
     assert "no generation is intact" in report.recovered
     assert (report.generation, report.added) == (2, 1)
-    assert stored_ids(root) == ["T_gout"]
+    assert stored_ids(root) == ["XSS_1"]
 
 
 def test_recovery_rewrites_even_when_nothing_new_was_read(

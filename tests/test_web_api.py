@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from medcite.chat.answer import MAX_QUESTION_CHARS
 from medcite.index.reader import open_index
 
 
@@ -74,7 +75,7 @@ def test_api_citation_url_is_dropped_unless_http(client: TestClient) -> None:
     ("payload", "status"),
     [
         ({"question": ""}, 422),
-        ({"question": "x" * 1001}, 422),
+        ({"question": "x" * (MAX_QUESTION_CHARS + 1)}, 422),
         ({}, 422),
         ({"question": 5}, 422),
         ({"question": "ok?", "conversation_id": "../../bad"}, 422),

@@ -9,13 +9,12 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from medcite.chat.answer import MAX_QUESTION_CHARS
 from medcite.index.reader import open_index
-from medcite.index.testing import FakeEmbedder
+from medcite.index.testing import XSS_IMG, XSS_SCRIPT, FakeEmbedder, article, write_jsonl
 from medcite.ingest.pipeline import ingest
 
 HX = {"HX-Request": "true"}
-XSS_SCRIPT = "<script>alert(1)</script>"
-XSS_IMG = "<img src=x onerror=alert(1)>"
 
 
 def blockquotes(page: str) -> list[str]:
@@ -104,7 +103,7 @@ def test_emergency_answer_is_an_alert_with_its_message_first(client: TestClient)
     assert "<blockquote>" not in page
 
 
-@pytest.mark.parametrize("question", ["", "   ", "x" * 1001])
+@pytest.mark.parametrize("question", ["", "   ", "x" * (MAX_QUESTION_CHARS + 1)])
 def test_empty_or_overlong_question_is_a_400_page(client: TestClient, question: str) -> None:
     page = client.post("/ask", data={"question": question})
     assert page.status_code == 400
@@ -236,20 +235,17 @@ def test_search_bad_page_number_is_400(client: TestClient, page: str) -> None:
     assert client.get("/search", params={"q": "glaucoma", "page": page}).status_code == 400
 
 
-def test_search_paginates_ten_per_page(
-    tmp_path: Path, make_client, make_article, make_corpus, embedder: FakeEmbedder
-) -> None:
+def test_search_paginates_ten_per_page(tmp_path: Path, make_client, embedder: FakeEmbedder) -> None:
     many = [
-        make_article(
+        article(
             f"COUGH_{n}",
             f"Cough type {n}",
-            "CDC",
-            "",
             [("Overview", f"Cough type {n} is a cough.")],
+            source="CDC",
         )
         for n in range(23)
     ]
-    ingest([make_corpus(tmp_path / "c.jsonl", many)], tmp_path / "index", embedder)
+    ingest([write_jsonl(tmp_path / "c.jsonl", many)], tmp_path / "index", embedder)
     client = make_client(tmp_path / "index")
     first = client.get("/search", params={"q": "cough"}).text
     third = client.get("/search", params={"q": "cough", "page": 3}).text
@@ -295,16 +291,14 @@ def test_index_built_by_another_model_is_not_ready(index_root: Path, make_client
 
 
 @pytest.fixture
-def reingest_with_cataract(
-    tmp_path: Path, corpus_articles, make_article, make_corpus, embedder: FakeEmbedder
-):
+def reingest_with_cataract(tmp_path: Path, corpus_articles, embedder: FakeEmbedder):
     """Re-ingest the corpus plus a new article (CAT_1) into an index: a new generation."""
 
     def run(root: Path) -> None:
-        extra = make_article(
-            "CAT_1", "Cataract", "NEI", "", [("Overview", "A cataract is a cloudy lens.")]
+        extra = article(
+            "CAT_1", "Cataract", [("Overview", "A cataract is a cloudy lens.")], source="NEI"
         )
-        ingest([make_corpus(tmp_path / "more.jsonl", corpus_articles + [extra])], root, embedder)
+        ingest([write_jsonl(tmp_path / "more.jsonl", corpus_articles + [extra])], root, embedder)
 
     return run
 

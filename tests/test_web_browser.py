@@ -13,16 +13,13 @@ from typing import Any
 import httpx
 import pytest
 
-from medcite.index.testing import FakeEmbedder
+from medcite.index.testing import XSS_IMG, XSS_SCRIPT, FakeEmbedder, article, write_jsonl
 from medcite.ingest.pipeline import ingest
 from medcite.web.app import create_app
-from medcite.web.background import CHROMIUM, CHROMIUM_ARGS, ServerThread
 from medcite.web.config import Settings
+from tests.support import CHROMIUM, CHROMIUM_ARGS, ServerThread
 
 pytestmark = pytest.mark.browser
-
-XSS_SCRIPT = "<script>alert(1)</script>"
-XSS_IMG = "<img src=x onerror=alert(1)>"
 
 if not Path(CHROMIUM).exists():
     pytest.skip(f"{CHROMIUM} is not installed", allow_module_level=True)
@@ -33,8 +30,6 @@ sync_api = pytest.importorskip("playwright.sync_api")
 def base_url(
     tmp_path_factory: pytest.TempPathFactory,
     corpus_articles: list[dict[str, Any]],
-    make_article,
-    make_corpus,
 ) -> Iterator[str]:
     """The app on its own index (feedback sent here stays here), with one long article so
     that scrolling to a highlighted quote means something."""
@@ -46,9 +41,9 @@ def base_url(
         for n in range(30)
     ]
     paragraphs.append(("Treatment", "The long condition is treated with rest and water."))
-    long_article = make_article("LONG_1", "Long condition", "CDC", "", paragraphs)
+    long_article = article("LONG_1", "Long condition", paragraphs, source="CDC")
     root = tmp_path_factory.mktemp("browser") / "index"
-    corpus = make_corpus(root.parent / "corpus.jsonl", corpus_articles + [long_article])
+    corpus = write_jsonl(root.parent / "corpus.jsonl", corpus_articles + [long_article])
     embedder = FakeEmbedder()
     ingest([corpus], root, embedder)
     app = create_app(Settings(index=root, embedder="fake"), embedder=embedder)

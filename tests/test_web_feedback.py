@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from medcite.chat.evaluation.questions import load_questions
 from medcite.chat.feedback import FEEDBACK_FILE, FeedbackStore, export_feedback, feedback_path
-from medcite.chat.questions import load_questions
 from medcite.chat.types import ANSWERED, EMERGENCY, NOT_COVERED, Answer, Citation
-from medcite.index.testing import FakeEmbedder
+from medcite.index.testing import FakeEmbedder, write_jsonl
 from medcite.ingest.pipeline import ingest
 
 HX = {"HX-Request": "true"}
@@ -99,14 +99,13 @@ def test_feedback_survives_a_reingest(
     embedder: FakeEmbedder,
     tmp_path: Path,
     corpus_articles,
-    make_corpus,
 ) -> None:
     client = make_client(fresh_index_root)
     client.post("/feedback", data={"exchange": ask(client, "what is asthma?"), "helpful": "yes"})
     changed = [dict(a) for a in corpus_articles]
     changed[0]["title"] = "Glaucoma (changed)"
     for _ in range(3):  # more generations than are kept: old ones get deleted
-        ingest([make_corpus(tmp_path / "changed.jsonl", changed)], fresh_index_root, embedder)
+        ingest([write_jsonl(tmp_path / "changed.jsonl", changed)], fresh_index_root, embedder)
         changed[0]["title"] += "!"
     assert (fresh_index_root / "CURRENT").read_text().strip() == "gen-000004"
     assert not (fresh_index_root / "gen-000001").exists()
@@ -197,13 +196,13 @@ def test_a_double_submit_at_once_is_stored_once(make_client, fresh_index_root: P
 
 
 def test_a_rating_names_the_generation_that_answered_not_the_one_serving_later(
-    make_client, fresh_index_root: Path, corpus_articles, make_corpus, tmp_path: Path
+    make_client, fresh_index_root: Path, corpus_articles, tmp_path: Path
 ) -> None:
     client = make_client(fresh_index_root)
     exchange = ask(client, "how is glaucoma treated?")  # answered by generation 1
     changed = [dict(a) for a in corpus_articles]
     changed[0]["title"] = "Glaucoma (changed)"
-    ingest([make_corpus(tmp_path / "changed.jsonl", changed)], fresh_index_root, FakeEmbedder())
+    ingest([write_jsonl(tmp_path / "changed.jsonl", changed)], fresh_index_root, FakeEmbedder())
     assert client.post("/api/admin/reload").json()["generation"] == 2
     client.post("/feedback", data={"exchange": exchange, "helpful": "yes"})
     [item] = FeedbackStore(feedback_path(fresh_index_root)).recent()

@@ -19,7 +19,7 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from medcite.index.testing import FakeEmbedder
+from medcite.index.testing import XSS_IMG, XSS_SCRIPT, FakeEmbedder
 from medcite.web.app import create_app
 from medcite.web.config import Settings
 
@@ -29,8 +29,6 @@ FUZZ = settings(
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 UNLIMITED = {"rate_per_minute": 0, "max_in_flight": 0}
-XSS_SCRIPT = "<script>alert(1)</script>"
-XSS_IMG = "<img src=x onerror=alert(1)>"
 
 # Any text, including control characters, lone surrogates are left out (not encodable).
 ANY_TEXT = st.text(st.characters(exclude_categories=("Cs",)), max_size=300)

@@ -28,13 +28,13 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from medcite.index.testing import FakeEmbedder
+from medcite.index.testing import FakeEmbedder, article, write_jsonl
 from medcite.ingest.pipeline import ingest
 from medcite.web import app as web_app
 from medcite.web.app import create_app, log_config
-from medcite.web.background import ServerThread
 from medcite.web.config import Settings
 from medcite.web.limits import ConcurrencyLimiter, RateLimiter
+from tests.support import ServerThread
 
 ROOT = Path(__file__).resolve().parents[1]
 HOLD = "holdme"  # a question with this word waits in embed() until released
@@ -300,7 +300,7 @@ def test_one_model_per_process(
 
 
 def test_reload_under_load_fails_no_request_and_serves_the_new_documents(
-    tmp_path: Path, corpus_file: Path, make_article, make_corpus
+    tmp_path: Path, corpus_file: Path
 ) -> None:
     root = tmp_path / "index"
     writer = FakeEmbedder()
@@ -325,14 +325,13 @@ def test_reload_under_load_fails_no_request_and_serves_the_new_documents(
         http = httpx.Client(base_url=server.url, timeout=10)
         for round_ in range(1, 5):
             doc_id = f"ZEBRA_{round_}"
-            record = make_article(
+            record = article(
                 doc_id,
                 f"Zebra fever {round_}",
-                "CDC",
-                "",
                 [("Overview", f"What is zebrafever{round_}: a made-up condition {round_}.")],
+                source="CDC",
             )
-            ingest([make_corpus(tmp_path / f"new-{round_}.jsonl", [record])], root, writer)
+            ingest([write_jsonl(tmp_path / f"new-{round_}.jsonl", [record])], root, writer)
             if round_ == 2:  # two generations written before the server hears of either
                 continue
             seen = len(statuses)

@@ -15,14 +15,15 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
+from medcite.chat.answer import MAX_QUESTION_CHARS
 from medcite.chat.conversation import ConversationStore
 from medcite.chat.feedback import FeedbackStore, feedback_path
 from medcite.chat.triage import make_triage
 from medcite.index.embedder import Embedder, make_embedder
+from medcite.index.reader import IndexHolder
 from medcite.index.threads import limit_threads
 from medcite.web import routes_api, routes_doc, routes_ops, routes_patient, routes_staff
 from medcite.web.config import Settings
-from medcite.web.deps import IndexHolder, Transcripts
 from medcite.web.limits import install_limits
 from medcite.web.schemas import safe_url
 from medcite.web.security import (
@@ -59,6 +60,7 @@ def make_templates(disclaimer: str) -> Jinja2Templates:
         lstrip_blocks=True,
     )
     env.globals["disclaimer"] = disclaimer
+    env.globals["max_question_chars"] = MAX_QUESTION_CHARS
     env.filters["http_url"] = safe_url
     env.filters["sentence"] = sentence
     return Jinja2Templates(env=env)
@@ -97,7 +99,6 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> FastA
     app.state.triage = make_triage(settings.locale, settings.triage_model, settings.publisher)
     app.state.templates = make_templates(app.state.triage.locale.disclaimer)
     app.state.conversations = ConversationStore()
-    app.state.transcripts = Transcripts()
     app.state.feedback = FeedbackStore(feedback_path(settings.index))
 
     install_error_handlers(app)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import time
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
-from medcite.chat.answer import MAX_QUESTION_CHARS
-from medcite.chat.retrieve import MAX_K, Filters, search
+from medcite.chat.conversation import converse, new_conversation_id
+from medcite.chat.retrieve import MAX_K, MAX_QUERY_CHARS, Filters, search
+from medcite.chat.types import SearchMode
 from medcite.web.deps import (
     ConversationsDep,
     DocumentDep,
@@ -17,8 +18,6 @@ from medcite.web.deps import (
     IndexDep,
     TemplatesDep,
     TriageDep,
-    converse,
-    new_conversation_id,
 )
 from medcite.web.schemas import AnswerOut, AskRequest, DocumentOut, ErrorOut, HitOut, SearchOut
 
@@ -52,9 +51,9 @@ def api_ask(
 def api_search(
     index: IndexDep,
     embedder: EmbedderDep,
-    q: Annotated[str, Query(min_length=1, max_length=MAX_QUESTION_CHARS)],
+    q: Annotated[str, Query(min_length=1, max_length=MAX_QUERY_CHARS)],
     k: Annotated[int, Query(ge=1, le=MAX_K)] = 10,
-    mode: Literal["hybrid", "dense", "lexical"] = "hybrid",
+    mode: SearchMode = SearchMode.HYBRID,
     source: Annotated[list[str] | None, Query(max_length=20)] = None,
 ) -> SearchOut:
     """Passages for ``q``, best first, at most two per article; ``source`` may be repeated."""

@@ -2,7 +2,7 @@
 enhances by appending each answer in place.
 
 The conversation id lives in an HttpOnly, SameSite=Lax cookie. The exchanges shown on the page
-are kept in memory only (``Transcripts``); question text is never logged.
+are kept in memory only (``chat.conversation.ConversationStore``); question text is never logged.
 """
 
 from __future__ import annotations
@@ -12,19 +12,16 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from medcite.chat.conversation import CONVERSATION_ID, converse, new_conversation_id
 from medcite.chat.feedback import MAX_COMMENT_CHARS
 from medcite.index.errors import InputError
 from medcite.web.deps import (
-    CONVERSATION_ID,
     ConversationsDep,
     EmbedderDep,
     FeedbackDep,
     IndexDep,
     TemplatesDep,
-    TranscriptsDep,
     TriageDep,
-    converse,
-    new_conversation_id,
 )
 
 router = APIRouter(tags=["patient chat"], include_in_schema=False)
@@ -57,12 +54,12 @@ def _keep_cookie(request: Request, response: Response, conversation_id: str) -> 
 
 @router.get("/", response_class=HTMLResponse)
 def chat_page(
-    request: Request, index: IndexDep, templates: TemplatesDep, transcripts: TranscriptsDep
+    request: Request, index: IndexDep, templates: TemplatesDep, conversations: ConversationsDep
 ) -> Response:
     """The conversation so far (from the cookie) and the question box. Taking ``index``
     makes the page a 503 with the reason while no index is loaded."""
     conversation_id = _conversation(request)
-    exchanges = transcripts.exchanges(conversation_id) if conversation_id else []
+    exchanges = conversations.exchanges(conversation_id) if conversation_id else []
     return templates.TemplateResponse(request, "chat.html", {"exchanges": exchanges})
 
 
@@ -73,7 +70,6 @@ def ask_question(
     embedder: EmbedderDep,
     triage: TriageDep,
     conversations: ConversationsDep,
-    transcripts: TranscriptsDep,
     templates: TemplatesDep,
     question: Annotated[str, Form()] = "",
 ) -> Response:
@@ -81,14 +77,14 @@ def ask_question(
     the whole page with the conversation so far."""
     conversation_id = _conversation(request) or new_conversation_id()
     answer = converse(index, embedder, triage, conversations, conversation_id, question)
-    exchange = transcripts.add(conversation_id, answer, index.generation)
+    exchange = conversations.add(conversation_id, answer, index.generation)
     if _is_htmx(request):
         response = templates.TemplateResponse(request, "_exchange.html", {"exchange": exchange})
     else:
         response = templates.TemplateResponse(
             request,
             "chat.html",
-            {"exchanges": transcripts.exchanges(conversation_id), "latest": exchange.id},
+            {"exchanges": conversations.exchanges(conversation_id), "latest": exchange.id},
         )
     return _keep_cookie(request, response, conversation_id)
 
@@ -97,7 +93,7 @@ def ask_question(
 def send_feedback(
     request: Request,
     index: IndexDep,
-    transcripts: TranscriptsDep,
+    conversations: ConversationsDep,
     feedback: FeedbackDep,
     templates: TemplatesDep,
     exchange: Annotated[str, Form(max_length=64)] = "",
@@ -113,7 +109,7 @@ def send_feedback(
     if len(comment) > MAX_COMMENT_CHARS:
         raise InputError(f"the comment is longer than {MAX_COMMENT_CHARS} characters")
     conversation_id = _conversation(request)
-    found = transcripts.find(conversation_id, exchange) if conversation_id and exchange else None
+    found = conversations.find(conversation_id, exchange) if conversation_id and exchange else None
     if found is None:
         raise InputError(
             "this answer can no longer be rated (conversations are forgotten after 30 minutes)"

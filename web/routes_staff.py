@@ -4,7 +4,6 @@ feedback patients sent."""
 from __future__ import annotations
 
 import math
-import re
 import time
 from dataclasses import dataclass
 from typing import Annotated
@@ -13,8 +12,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from medcite.chat.retrieve import MAX_K, Filters, search
-from medcite.index.store import STOPWORDS
-from medcite.index.text import stem
+from medcite.index.text import stem, topic_terms, word_matches
 from medcite.index.types import Hit
 from medcite.web.deps import EmbedderDep, FeedbackDep, IndexDep, TemplatesDep
 from medcite.web.schemas import doc_link, safe_url
@@ -24,8 +22,6 @@ router = APIRouter(prefix="/search", tags=["staff"], include_in_schema=False)
 
 PER_PAGE = 10
 FEEDBACK_PER_PAGE = 50
-# The word pattern of index.text.words, so highlighting agrees with what search matched on.
-_WORD = re.compile(r"[A-Za-z0-9]+(?:['’][A-Za-z]+)?")
 
 
 @dataclass(frozen=True)
@@ -45,15 +41,16 @@ class Result:
 
 
 def query_terms(query: str) -> set[str]:
-    return {stem(w.lower()) for w in _WORD.findall(query) if w.lower() not in STOPWORDS}
+    return set(topic_terms(query))
 
 
 def highlight(text: str, terms: set[str]) -> tuple[Segment, ...]:
     """``text`` cut into plain and matching runs; the template marks the matching ones, so no
-    HTML is ever built from the text."""
+    HTML is ever built from the text. Words are those of ``index.text``, so highlighting agrees
+    with what search matched on."""
     segments: list[Segment] = []
     cursor = 0
-    for match in _WORD.finditer(text):
+    for match in word_matches(text):
         if stem(match.group(0).lower()) not in terms:
             continue
         if match.start() > cursor:

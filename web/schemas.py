@@ -8,10 +8,11 @@ from urllib.parse import quote, urlsplit
 from pydantic import BaseModel, Field, StringConstraints
 
 from medcite.chat.answer import MAX_QUESTION_CHARS
-from medcite.chat.types import Answer, Citation
+from medcite.chat.conversation import CONVERSATION_ID
+from medcite.chat.types import Answer, AnswerKind, Citation, SearchMode
 from medcite.index.types import Document, Hit
 
-CONVERSATION_ID_PATTERN = r"^[A-Za-z0-9_-]{16,64}$"
+CONVERSATION_ID_PATTERN = f"^{CONVERSATION_ID.pattern}$"
 SourceName = Annotated[str, StringConstraints(min_length=1, max_length=100)]
 
 
@@ -83,7 +84,7 @@ class TopicOut(BaseModel):
 
 
 class AnswerOut(BaseModel):
-    kind: str
+    kind: AnswerKind
     question: str
     quotes: list[QuoteOut]
     citations: list[CitationOut]
@@ -160,7 +161,7 @@ class HitOut(BaseModel):
 
 class SearchOut(BaseModel):
     query: str
-    mode: str
+    mode: SearchMode
     k: int
     count: int
     took_ms: float

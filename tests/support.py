@@ -1,4 +1,6 @@
-"""Serving the app from a background thread: for tests, screenshots and load scripts."""
+"""Test support that is not shipped: the app served from a background thread, and the flags
+Chromium is launched with, for the tests and scripts/screenshots.py. The fake embedder, the
+article builder and the fixture corpus are in ``medcite.index.testing``."""
 
 from __future__ import annotations
 
