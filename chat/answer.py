@@ -12,12 +12,14 @@ from medcite.chat.retrieve import Filters, search
 from medcite.chat.triage import Triage
 from medcite.chat.types import (
     ANSWERED,
+    CLARIFY,
     EMERGENCY,
     NOT_COVERED,
     Answer,
     Citation,
     Quote,
     Topic,
+    refers_back,
     resolve_follow_up,
 )
 from medcite.index.embedder import Embedder
@@ -28,6 +30,12 @@ from medcite.index.types import Hit
 
 # Real messages are often stories of 100-300 words; a few run to pages.
 MAX_QUESTION_CHARS = 6000
+CLARIFY_MESSAGE = (
+    "Which condition do you mean? Please ask again with its name, for example: "
+    "“what are the symptoms of shingles?”"
+)
+# A word used by fewer than about 1 passage in 20 names a topic (idf = ln 20).
+TOPIC_IDF = 3.0
 NOT_COVERED_MESSAGE = (
     "The articles I can quote from do not seem to answer this question, so I would rather not "
     "guess. These are the closest topics they do cover:"
@@ -96,24 +104,39 @@ def ask(
     text = clean_question(question)
     disclaimer = triage.locale.disclaimer
     emergency, vector = triage.check(text, embedder)
-    if emergency is not None:
-        return Answer(
-            question=text,
-            kind=EMERGENCY,
-            message=emergency.message,
-            disclaimer=disclaimer,
-            emergency=emergency.situation,
-            emergency_name=emergency.name,
-            confidence=emergency.probability,
-        )
-    searched = resolve_follow_up(index.speller.correct(focus(text, _corpus_idf(index))), topic)
+    corpus_idf = _corpus_idf(index)
+    if (
+        emergency is None
+        and topic is None
+        and refers_back(text)
+        and not _names_a_topic(text, corpus_idf)
+    ):
+        return Answer(question=text, kind=CLARIFY, message=CLARIFY_MESSAGE, disclaimer=disclaimer)
+    searched = resolve_follow_up(index.speller.correct(focus(text, corpus_idf)), topic)
     query_vector = vector if searched == text else None
     hits = search(
         index, embedder, searched, k=k, mode="hybrid", filters=filters, query_vector=query_vector
     )
     weights = query_weights(searched, index.idf)
     confidence = policy.confidence(answer_evidence(index, hits, weights, searched))
-    if not hits or confidence < policy.threshold:
+    covered = bool(hits) and confidence >= policy.threshold
+    quotes, citations = _quoted(hits, weights) if covered else ((), ())
+    if emergency is not None:
+        # The urgent reply comes first; the quotes follow for a reader who was asking in
+        # general, so a false alarm still answers the question.
+        return Answer(
+            question=text,
+            kind=EMERGENCY,
+            quotes=quotes,
+            citations=citations,
+            message=emergency.message,
+            disclaimer=disclaimer,
+            emergency=emergency.situation,
+            emergency_name=emergency.name,
+            confidence=emergency.probability,
+            searched_for=searched,
+        )
+    if not covered:
         return Answer(
             question=text,
             kind=NOT_COVERED,
@@ -123,6 +146,20 @@ def ask(
             disclaimer=disclaimer,
             searched_for=searched,
         )
+    return Answer(
+        question=text,
+        kind=ANSWERED,
+        quotes=quotes,
+        citations=citations,
+        confidence=confidence,
+        disclaimer=disclaimer,
+        searched_for=searched,
+    )
+
+
+def _quoted(
+    hits: list[Hit], weights: dict[str, float]
+) -> tuple[tuple[Quote, ...], tuple[Citation, ...]]:
     quotes, citations = [], []
     for number, window in enumerate(select_windows(hits, weights), 1):
         hit, passage = window.hit, window.hit.passage
@@ -152,15 +189,13 @@ def ask(
                 window.end,
             )
         )
-    return Answer(
-        question=text,
-        kind=ANSWERED,
-        quotes=tuple(quotes),
-        citations=tuple(citations),
-        confidence=confidence,
-        disclaimer=disclaimer,
-        searched_for=searched,
-    )
+    return tuple(quotes), tuple(citations)
+
+
+def _names_a_topic(question: str, corpus_idf: Callable[[str], float]) -> bool:
+    """Whether the question names something specific: a word that few passages use (a
+    condition, a body part, a test), unlike "symptoms" or "treated", which many use."""
+    return any(corpus_idf(term) >= TOPIC_IDF for term in terms(question))
 
 
 def _corpus_idf(index: Index) -> Callable[[str], float]:

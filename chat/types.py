@@ -14,13 +14,16 @@ class AnswerKind(StrEnum):
 
     ANSWERED = "answered"  # verbatim quotes with citations
     NOT_COVERED = "not_covered"  # the articles do not answer it: the closest topics instead
-    EMERGENCY = "emergency"  # triage recognised an emergency: get help now, no quotes
+    EMERGENCY = "emergency"  # triage recognised an emergency: get help now (quotes, if any,
+    # follow for a reader who was asking in general)
+    CLARIFY = "clarify"  # a first message that points back at nothing ("what are its symptoms")
 
 
 # The kinds by name, as answering and evaluation code compare with them.
 ANSWERED = AnswerKind.ANSWERED
 NOT_COVERED = AnswerKind.NOT_COVERED
 EMERGENCY = AnswerKind.EMERGENCY
+CLARIFY = AnswerKind.CLARIFY
 
 
 class SearchMode(StrEnum):
@@ -75,6 +78,11 @@ _BACK_REFERENCE = re.compile(
     r"disorder|illness|syndrome|problem))\b",
     re.IGNORECASE,
 )
+
+
+def refers_back(question: str) -> bool:
+    """Whether the question points back at something said before ("how is it treated")."""
+    return _BACK_REFERENCE.search(question) is not None
 
 
 def resolve_follow_up(question: str, topic: Topic | None) -> str:

@@ -8,7 +8,7 @@ from medcite.chat.answer import MAX_QUESTION_CHARS, AbstainPolicy, topic_of
 from medcite.chat.answer import ask as ask_with_triage
 from medcite.chat.conversation import ConversationStore
 from medcite.chat.triage import make_triage
-from medcite.chat.types import ANSWERED, EMERGENCY, NOT_COVERED, Topic, resolve_follow_up
+from medcite.chat.types import ANSWERED, CLARIFY, EMERGENCY, NOT_COVERED, Topic, resolve_follow_up
 from medcite.index.errors import InputError
 from medcite.index.reader import Index, open_index
 from medcite.index.testing import CORPUS, FakeEmbedder, write_jsonl
@@ -66,11 +66,32 @@ def test_question_the_articles_do_not_cover_gets_topics_instead(small_index: Ind
     assert answer.suggestions and all(s.title for s in answer.suggestions)
 
 
-def test_emergency_is_answered_before_retrieval(small_index: Index) -> None:
+def test_emergency_reply_names_the_situation_and_says_whom_to_call(small_index: Index) -> None:
     answer = ask(small_index, FakeEmbedder(), "i have crushing chest pain and my left arm is numb")
     assert answer.kind == EMERGENCY
+    assert answer.emergency == "cardiac" and answer.emergency_name
     assert "911" in answer.message
+
+
+def test_an_emergency_reply_still_quotes_what_the_articles_cover(small_index: Index) -> None:
+    """A false alarm ("i cant breathe" said of a general asthma question) still answers."""
+    question = "does asthma narrow the airways of the lungs? i cant breathe"
+    answer = ask(small_index, FakeEmbedder(), question, policy=LENIENT)
+    assert answer.kind == EMERGENCY and answer.emergency == "breathing"
+    assert answer.quotes and answer.citations
+    for quote in answer.quotes:
+        document = small_index.document(quote.doc_id)
+        assert quote.text == document.text[quote.start : quote.end]
+
+
+def test_a_first_question_that_points_back_at_nothing_asks_which_condition(
+    small_index: Index,
+) -> None:
+    answer = ask(small_index, FakeEmbedder(), "what are its symptoms?")
+    assert answer.kind == CLARIFY and "Which condition" in answer.message
     assert answer.quotes == ()
+    named = ask(small_index, FakeEmbedder(), "what are the symptoms of glaucoma", policy=LENIENT)
+    assert named.kind == ANSWERED
 
 
 @pytest.mark.parametrize("question", ["", "   ", "x" * (MAX_QUESTION_CHARS + 1)])

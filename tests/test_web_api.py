@@ -44,7 +44,7 @@ def test_api_ask_follow_up_resolves_through_the_conversation_id(client: TestClie
     assert follow["searched_for"] == "what are its symptoms? (Glaucoma)"
     assert follow["conversation_id"] == first["conversation_id"]
     alone = client.post("/api/ask", json={"question": "what are its symptoms?"}).json()
-    assert alone["searched_for"] == "what are its symptoms?"
+    assert alone["kind"] == "clarify", "a new conversation has no topic to point back at"
 
 
 def test_api_ask_source_filter(client: TestClient) -> None:
@@ -63,7 +63,8 @@ def test_api_ask_not_covered_lists_suggestions(client: TestClient) -> None:
 
 def test_api_ask_emergency(client: TestClient) -> None:
     body = client.post("/api/ask", json={"question": "my dad has crushing chest pain"}).json()
-    assert body["kind"] == "emergency" and body["message"] and not body["quotes"]
+    assert body["kind"] == "emergency" and body["message"]
+    assert body["emergency"] == "cardiac" and body["emergency_name"]
 
 
 def test_api_citation_url_is_dropped_unless_http(client: TestClient) -> None:

@@ -51,7 +51,7 @@ def sentence(text: str) -> str:
     return text if text[-1] in ".!?" else text + "."
 
 
-def make_templates(disclaimer: str) -> Jinja2Templates:
+def make_templates(disclaimer: str, publisher: str) -> Jinja2Templates:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
         autoescape=True,  # every template, whatever its name; corpus and user text is data
@@ -60,6 +60,7 @@ def make_templates(disclaimer: str) -> Jinja2Templates:
         lstrip_blocks=True,
     )
     env.globals["disclaimer"] = disclaimer
+    env.globals["publisher"] = publisher
     env.globals["max_question_chars"] = MAX_QUESTION_CHARS
     env.filters["http_url"] = safe_url
     env.filters["sentence"] = sentence
@@ -97,7 +98,7 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> FastA
     )
     app.state.settings = settings
     app.state.triage = make_triage(settings.locale, settings.triage_model, settings.publisher)
-    app.state.templates = make_templates(app.state.triage.locale.disclaimer)
+    app.state.templates = make_templates(app.state.triage.locale.disclaimer, settings.publisher)
     app.state.conversations = ConversationStore()
     app.state.feedback = FeedbackStore(feedback_path(settings.index))
 

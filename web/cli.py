@@ -283,20 +283,29 @@ def format_answer(answer) -> str:
     lines: list[str] = []
     if answer.kind == EMERGENCY:
         lines += [f"!! This sounds like {answer.emergency_name}.", "!! " + answer.message]
+        if answer.quotes:
+            lines += ["", "Not happening now? What the articles say:", ""]
+            lines += _quoted_lines(answer)
     elif answer.kind != ANSWERED:
         lines += [answer.message]
         lines += [f"  - {topic.title}  [{topic.doc_id}]" for topic in answer.suggestions]
     else:
-        for quote in answer.quotes:
-            body = textwrap.fill(f"“{quote.text}” [{quote.citation}]", 88)
-            lines += [textwrap.indent(body, "  "), ""]
-        lines += ["Sources:"]
-        for c in answer.citations:
-            heading = f", {c.heading}" if c.heading else ""
-            where = c.url or f"/doc/{c.doc_id}"
-            lines += [f"  [{c.number}] {c.title}{heading} — {where} (chars {c.start}-{c.end})"]
+        lines += _quoted_lines(answer)
     lines += ["", answer.disclaimer]
     return "\n".join(lines)
+
+
+def _quoted_lines(answer) -> list[str]:
+    lines: list[str] = []
+    for quote in answer.quotes:
+        body = textwrap.fill(f"“{quote.text}” [{quote.citation}]", 88)
+        lines += [textwrap.indent(body, "  "), ""]
+    lines += ["Sources:"]
+    for c in answer.citations:
+        heading = f", {c.heading}" if c.heading else ""
+        where = c.url or f"/doc/{c.doc_id}"
+        lines += [f"  [{c.number}] {c.title}{heading} — {where} (chars {c.start}-{c.end})"]
+    return lines
 
 
 def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
