@@ -4,11 +4,13 @@ article builder and the fixture corpus are in ``medcite.index.testing``."""
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 import time
 from typing import Any
 
+import pytest
 import uvicorn
 
 # Debian's Chromium, as root, offline: no sandbox, no GPU, no calls home.
@@ -56,3 +58,18 @@ class ServerThread:
         self.server.should_exit = True
         self.thread.join(timeout=10)
         self.sock.close()
+
+
+def crash_on_current_switch(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make switching an index's CURRENT pointer fail, as a power cut at that moment would;
+    every other rename goes through. ``monkeypatch.undo()`` ends it."""
+    from medcite.index import layout
+
+    real_replace = os.replace
+
+    def crash_on_pointer(src: object, dst: object) -> None:
+        if str(dst).endswith(layout.CURRENT_FILE):
+            raise OSError("simulated power cut")
+        real_replace(src, dst)
+
+    monkeypatch.setattr(layout.os, "replace", crash_on_pointer)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import threading
 from pathlib import Path
@@ -20,6 +19,7 @@ from medcite.index.errors import (
 from medcite.index.reader import open_index
 from medcite.index.testing import CORPUS, FakeEmbedder, write_jsonl
 from medcite.ingest.pipeline import ingest
+from tests.support import crash_on_current_switch
 
 
 @pytest.fixture
@@ -33,14 +33,7 @@ def test_crash_before_the_switch_leaves_the_old_generation_serving(
     built: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     corpus = write_jsonl(tmp_path / "more.jsonl", CORPUS[2:])
-    real_replace = os.replace
-
-    def crash_on_pointer(src: object, dst: object) -> None:
-        if str(dst).endswith(layout.CURRENT_FILE):
-            raise OSError("simulated power cut")
-        real_replace(src, dst)
-
-    monkeypatch.setattr(layout.os, "replace", crash_on_pointer)
+    crash_on_current_switch(monkeypatch)
     with pytest.raises(OSError, match="power cut"):
         ingest([corpus], built, FakeEmbedder())
     monkeypatch.undo()

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from medcite.index.reader import open_index
 from medcite.index.testing import CORPUS, FakeEmbedder, write_jsonl
 from medcite.ingest.pipeline import ingest
 from medcite.web.cli import main
+from tests.support import crash_on_current_switch
 
 
 def flip_a_byte(generation: Path) -> None:
@@ -111,14 +111,7 @@ def test_the_corrupt_generation_is_kept_until_the_new_one_serves(
     root, _, c = two_generations
     flip_a_byte(root / "gen-000002")
     evidence = {p.name: p.read_bytes() for p in (root / "gen-000002").iterdir()}
-    real_replace = os.replace
-
-    def crash_on_pointer(src: object, dst: object) -> None:
-        if str(dst).endswith(layout.CURRENT_FILE):
-            raise OSError("simulated power cut")
-        real_replace(src, dst)
-
-    monkeypatch.setattr(layout.os, "replace", crash_on_pointer)
+    crash_on_current_switch(monkeypatch)
     with pytest.raises(OSError, match="power cut"):
         ingest([c], root, FakeEmbedder())
     monkeypatch.undo()

@@ -316,6 +316,18 @@ class AnswerMetric:
         return f"{self.group.key}.{self.name}" if self.group.key else self.name
 
 
+def _emergency_replies(group: AnswerGroup) -> AnswerMetric:
+    return AnswerMetric(
+        group,
+        "emergency",
+        "emergency reply",
+        "triage replied with an emergency message first (quotes, if any, folded below it)",
+        lambda r: r.kind == EMERGENCY,
+        "emergencies",
+        "emergency_rate",
+    )
+
+
 ANSWER_METRICS: tuple[AnswerMetric, ...] = (
     AnswerMetric(
         ANSWERABLE,
@@ -345,15 +357,7 @@ ANSWER_METRICS: tuple[AnswerMetric, ...] = (
         "article_hits",
         "article_hit_rate",
     ),
-    AnswerMetric(
-        ANSWERABLE,
-        "emergency",
-        "emergency reply",
-        "triage replied with an emergency message instead of quotes",
-        lambda r: r.kind == EMERGENCY,
-        "emergencies",
-        "emergency_rate",
-    ),
+    _emergency_replies(ANSWERABLE),
     AnswerMetric(
         ANSWERABLE,
         "not_covered",
@@ -426,15 +430,7 @@ ANSWER_METRICS: tuple[AnswerMetric, ...] = (
         "answered",
         "answered_rate",
     ),
-    AnswerMetric(
-        UNANSWERABLE,
-        "emergency",
-        "emergency reply",
-        "triage replied with an emergency message instead of quotes",
-        lambda r: r.kind == EMERGENCY,
-        "emergencies",
-        "emergency_rate",
-    ),
+    _emergency_replies(UNANSWERABLE),
     AnswerMetric(
         EVERY_QUESTION,
         "faithful_quotes",
