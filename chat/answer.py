@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
 from medcite.chat.quotes import query_weights, select_windows
 from medcite.chat.reading import focus
@@ -23,7 +25,7 @@ from medcite.chat.types import (
     resolve_follow_up,
 )
 from medcite.index.embedder import Embedder
-from medcite.index.errors import InputError
+from medcite.index.errors import IndexCorruptError, InputError
 from medcite.index.reader import Index
 from medcite.index.text import terms
 from medcite.index.types import Hit
@@ -51,20 +53,27 @@ class Evidence:
     unknown: bool  # the question uses a word no article uses (often a drug name)
 
 
+POLICY_FORMAT = "medcite-abstain-policy"
+POLICY_FORMAT_VERSION = 1
+# The shipped policy, fitted on MedQuAD's templated dev questions (see its "source").
+DEFAULT_POLICY_FILE = Path(__file__).parent / "data" / "abstain-policy.json"
+
+
 @dataclass(frozen=True)
 class AbstainPolicy:
     """confidence = logistic(bias + w_dense * dense + w_cover * coverage + w_unknown * unknown);
     the answer is given when confidence >= threshold.
 
-    The coefficients are a logistic regression of answerable against unanswerable dev
-    questions, shifted so that 0.5 is the chosen cut-off: bench/calibrate.py prints them and
-    the README ("Knowing when not to answer") reports how they were chosen."""
+    The numbers are fitted, so they are data: a policy file (``load``), either the one
+    shipped in chat/data or the one `medcite calibrate` writes beside an index's manifest.
+    The defaults here are neutral (confidence 0.5 for every question), not a policy."""
 
-    bias: float = -10.28
-    w_dense: float = 14.74
-    w_cover: float = 5.99
-    w_unknown: float = -2.4
+    bias: float = 0.0
+    w_dense: float = 0.0
+    w_cover: float = 0.0
+    w_unknown: float = 0.0
     threshold: float = 0.5
+    source: str = field(default="", compare=False)  # where the numbers came from
 
     def confidence(self, evidence: Evidence) -> float:
         z = (
@@ -75,8 +84,47 @@ class AbstainPolicy:
         )
         return 1.0 / (1.0 + math.exp(-max(min(z, 50.0), -50.0)))
 
+    def to_json(self, **extra: object) -> dict[str, object]:
+        """The policy file's content; ``extra`` adds fields (such as how it was fitted)."""
+        return {
+            "format": POLICY_FORMAT,
+            "format_version": POLICY_FORMAT_VERSION,
+            "source": self.source,
+            "bias": self.bias,
+            "w_dense": self.w_dense,
+            "w_cover": self.w_cover,
+            "w_unknown": self.w_unknown,
+            "threshold": self.threshold,
+            **extra,
+        }
 
-DEFAULT_POLICY = AbstainPolicy()
+    @classmethod
+    def load(cls, path: Path) -> AbstainPolicy:
+        """Read a policy file; ``IndexCorruptError`` names the file and what is wrong."""
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise IndexCorruptError(f"abstention policy {path} cannot be read: {exc}") from exc
+        if not isinstance(data, dict) or data.get("format") != POLICY_FORMAT:
+            raise IndexCorruptError(f"{path} is not a medcite abstention policy file")
+        if data.get("format_version") != POLICY_FORMAT_VERSION:
+            raise IndexCorruptError(
+                f"{path} has policy format version {data.get('format_version')!r}; this "
+                f"medcite reads version {POLICY_FORMAT_VERSION}. Run `medcite calibrate` again."
+            )
+        numbers = {}
+        for name in ("bias", "w_dense", "w_cover", "w_unknown", "threshold"):
+            value = data.get(name)
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise IndexCorruptError(f"{path}: {name!r} must be a number")
+            if not math.isfinite(value):
+                raise IndexCorruptError(f"{path}: {name!r} must be finite")
+            numbers[name] = float(value)
+        source = data.get("source", "")
+        return cls(**numbers, source=source if isinstance(source, str) else "")
+
+
+DEFAULT_POLICY = AbstainPolicy.load(DEFAULT_POLICY_FILE)
 
 
 def clean_question(question: str) -> str:
@@ -141,7 +189,7 @@ def ask(
             question=text,
             kind=NOT_COVERED,
             message=NOT_COVERED_MESSAGE,
-            suggestions=_topics(hits),
+            suggestions=suggested_topics(hits),
             confidence=confidence,
             disclaimer=disclaimer,
             searched_for=searched,
@@ -218,10 +266,12 @@ def answer_evidence(
     return Evidence(dense, coverage, unknown)
 
 
-def _topics(hits: list[Hit], limit: int = 5) -> tuple[Topic, ...]:
+def suggested_topics(hits: list[Hit], limit: int = 5) -> tuple[Topic, ...]:
+    """The articles of ``hits`` in rank order, one per title: two articles called "Shingles"
+    would be two buttons asking the same question."""
     seen: dict[str, Topic] = {}
     for hit in hits:
-        seen.setdefault(hit.passage.doc_id, Topic(hit.passage.doc_id, hit.title))
+        seen.setdefault(hit.title.casefold(), Topic(hit.passage.doc_id, hit.title))
     return tuple(list(seen.values())[:limit])
 
 

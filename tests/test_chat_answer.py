@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from medcite.chat.answer import MAX_QUESTION_CHARS, AbstainPolicy, topic_of
+from medcite.chat.answer import MAX_QUESTION_CHARS, AbstainPolicy, suggested_topics, topic_of
 from medcite.chat.answer import ask as ask_with_triage
 from medcite.chat.conversation import ConversationStore
 from medcite.chat.triage import make_triage
@@ -12,6 +12,7 @@ from medcite.chat.types import ANSWERED, CLARIFY, EMERGENCY, NOT_COVERED, Topic,
 from medcite.index.errors import InputError
 from medcite.index.reader import Index, open_index
 from medcite.index.testing import CORPUS, FakeEmbedder, write_jsonl
+from medcite.index.types import Hit, Passage
 from medcite.ingest.pipeline import ingest
 
 # With the fake embedder, coverage of the question's words decides.
@@ -133,3 +134,16 @@ def test_conversations_expire_and_are_capped() -> None:
     now[0] = 61.0
     assert store.topic("b") is None and store.topic("c") is None
     assert len(store) == 0
+
+
+def test_suggested_topics_keep_one_article_per_title_in_rank_order() -> None:
+    def hit(doc_id: str, title: str) -> Hit:
+        return Hit(Passage(f"{doc_id}-p", doc_id, 0, 4, "text"), 1.0, title)
+
+    hits = [
+        hit("A", "Shingles"),
+        hit("B", "shingles"),
+        hit("C", "Chickenpox"),
+        hit("A", "Shingles"),
+    ]
+    assert suggested_topics(hits) == (Topic("A", "Shingles"), Topic("C", "Chickenpox"))
