@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from medcite.chat.quotes import query_weights, select_windows
+from medcite.chat.quotes import Meaning, query_weights, select_windows, sentence_similarity
 from medcite.chat.reading import focus
 from medcite.chat.retrieve import Filters, search
 from medcite.chat.triage import Triage
@@ -161,14 +161,17 @@ def ask(
     ):
         return Answer(question=text, kind=CLARIFY, message=CLARIFY_MESSAGE, disclaimer=disclaimer)
     searched = resolve_follow_up(index.speller.correct(focus(text, corpus_idf)), topic)
-    query_vector = vector if searched == text else None
+    query_vector = vector if vector is not None and searched == text else None
+    if query_vector is None:
+        query_vector = embedder.embed([searched])[0]
     hits = search(
         index, embedder, searched, k=k, mode="hybrid", filters=filters, query_vector=query_vector
     )
     weights = query_weights(searched, index.idf)
     confidence = policy.confidence(answer_evidence(index, hits, weights, searched))
     covered = bool(hits) and confidence >= policy.threshold
-    quotes, citations = _quoted(hits, weights) if covered else ((), ())
+    meaning = sentence_similarity(embedder, query_vector)
+    quotes, citations = _quoted(hits, weights, meaning) if covered else ((), ())
     if emergency is not None:
         # The urgent reply comes first; the quotes follow for a reader who was asking in
         # general, so a false alarm still answers the question.
@@ -206,10 +209,10 @@ def ask(
 
 
 def _quoted(
-    hits: list[Hit], weights: dict[str, float]
+    hits: list[Hit], weights: dict[str, float], meaning: Meaning | None = None
 ) -> tuple[tuple[Quote, ...], tuple[Citation, ...]]:
     quotes, citations = [], []
-    for number, window in enumerate(select_windows(hits, weights), 1):
+    for number, window in enumerate(select_windows(hits, weights, meaning=meaning), 1):
         hit, passage = window.hit, window.hit.passage
         quote_text = passage.text[window.start - passage.start : window.end - passage.start]
         quotes.append(

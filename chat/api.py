@@ -12,7 +12,8 @@ from __future__ import annotations
 from pathlib import Path
 from types import TracebackType
 
-from medcite.chat.answer import ask
+from medcite.chat.answer import AbstainPolicy, ask
+from medcite.chat.calibration import policy_for
 from medcite.chat.retrieve import Filters, search
 from medcite.chat.triage import Triage, make_triage
 from medcite.chat.types import Answer
@@ -25,11 +26,19 @@ from medcite.index.types import Hit
 class MedciteIndex:
     """An opened index with its embedding model and triage: one per process is plenty."""
 
-    def __init__(self, index: Index, embedder: Embedder, triage: Triage) -> None:
+    def __init__(
+        self,
+        index: Index,
+        embedder: Embedder,
+        triage: Triage,
+        policy: AbstainPolicy | None = None,
+    ) -> None:
         index.require_model(embedder.name)
         self.index = index
         self.embedder = embedder
         self.triage = triage
+        # The index's own calibration (`medcite calibrate`), else the shipped default.
+        self.policy = policy if policy is not None else policy_for(index)
 
     def search(
         self, query: str, k: int = 10, mode: str = "hybrid", sources: tuple[str, ...] = ()
@@ -46,6 +55,7 @@ class MedciteIndex:
             self.embedder,
             question,
             triage=self.triage,
+            policy=self.policy,
             filters=Filters(sources=sources),
         )
 
@@ -69,8 +79,10 @@ def open_index(
     *,
     embedder: Embedder | str = "minilm",
     triage: Triage | None = None,
+    policy: AbstainPolicy | None = None,
 ) -> MedciteIndex:
     """Open the index at ``path`` (as ``medcite ingest`` built it). ``embedder`` is an
-    Embedder or its kind ("minilm", "fake"); ``triage`` defaults to the shipped model."""
+    Embedder or its kind ("minilm", "fake"); ``triage`` defaults to the shipped model and
+    ``policy`` to the index's own calibration, else the shipped default."""
     model = make_embedder(embedder) if isinstance(embedder, str) else embedder
-    return MedciteIndex(open_stored_index(Path(path)), model, triage or make_triage())
+    return MedciteIndex(open_stored_index(Path(path)), model, triage or make_triage(), policy)

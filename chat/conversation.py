@@ -14,7 +14,8 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from medcite.chat.answer import ask, topic_of
+from medcite.chat.answer import AbstainPolicy, ask, topic_of
+from medcite.chat.calibration import policy_for
 from medcite.chat.retrieve import Filters
 from medcite.chat.triage import Triage
 from medcite.chat.types import Answer, Topic
@@ -146,15 +147,19 @@ def converse(
     conversation_id: str,
     question: str,
     filters: Filters | None = None,
+    *,
+    policy: AbstainPolicy | None = None,
 ) -> Answer:
     """Answer ``question`` as part of a conversation: a follow-up ("what are its symptoms?")
-    is read against the conversation's last topic, and an answer sets the next topic."""
+    is read against the conversation's last topic, and an answer sets the next topic.
+    ``policy`` defaults to the one in force for ``index`` (``calibration.policy_for``)."""
     answer = ask(
         index,
         embedder,
         question,
         triage=triage,
         topic=conversations.topic(conversation_id),
+        policy=policy if policy is not None else policy_for(index),
         filters=filters or Filters(),
     )
     topic = topic_of(answer)

@@ -5,10 +5,20 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
+from medcite.index.embedder import Embedder
 from medcite.index.text import sentence_spans, terms, topic_terms, word_spans
 from medcite.index.types import Hit
 
+# Scores each sentence text against the question by meaning (cosine of sentence vectors).
+Meaning = Callable[[Sequence[str]], Sequence[float]]
+
 MAX_QUOTE_WORDS = 70
+# How much a window's best sentence-to-question cosine adds to its word coverage. On the
+# tuning half of the real-style quickstart questions, first quotes inside a gold span went
+# from 0.42 (0) to 0.48 (0.5), 0.49 (1.0) and 0.51 (2.0); 1.0 weighs meaning and words alike.
+MEANING_WEIGHT = 1.0
 MAX_WINDOW_SENTENCES = 3
 # A passage's opening sentences usually state what the section is about.
 LEAD_BONUS = 0.25
@@ -30,7 +40,23 @@ def query_weights(question: str, idf: Callable[[str], float]) -> dict[str, float
     return {term: max(idf(term), 0.0) for term in topic_terms(question)}
 
 
-def best_window(hit: Hit, weights: dict[str, float], max_words: int = MAX_QUOTE_WORDS) -> Window:
+def sentence_similarity(embedder: Embedder, question_vector: np.ndarray) -> Meaning:
+    """``Meaning`` by the embedding model: one batch per call."""
+
+    def similarity(sentences: Sequence[str]) -> Sequence[float]:
+        if not sentences:
+            return []
+        return [float(v) for v in embedder.embed(list(sentences)) @ question_vector]
+
+    return similarity
+
+
+def best_window(
+    hit: Hit,
+    weights: dict[str, float],
+    max_words: int = MAX_QUOTE_WORDS,
+    meaning: Meaning | None = None,
+) -> Window:
     """The run of up to three sentences of ``hit`` that covers most of the question's weight.
 
     Words of the article's title count only when the question has no others: every sentence
@@ -55,23 +81,31 @@ def best_window(hit: Hit, weights: dict[str, float], max_words: int = MAX_QUOTE_
     asks = [passage.text[e - passage.start - 1] == "?" for s, e in spans]
     # A list item torn from its list ("- flu, common cold") makes a poor opening.
     items = [passage.text[s - passage.start] in "-•*" for s, e in spans]
+    similar = (
+        list(meaning([passage.text[s - passage.start : e - passage.start] for s, e in spans]))
+        if meaning is not None
+        else [0.0] * len(spans)
+    )
     best: Window | None = None
     for i in range(len(spans)):
         if asks[i]:
             continue
         covered: set[str] = set()
         count = 0
+        closest = 0.0
         for j in range(i, min(i + MAX_WINDOW_SENTENCES, len(spans))):
             if j > i and (asks[j] or count + sentence_words[j] > max_words):
                 break
             covered |= sentence_terms[j]
             count += sentence_words[j]
+            closest = max(closest, similar[j])
             coverage = sum(w for t, w in weights.items() if t in covered) / total
             # Prefer short windows at equal coverage: every extra sentence costs a little.
             # The opening sentence is favoured, if it speaks to the question at all.
             lead = all(asks[:i]) and bool(sentence_terms[i] & weights.keys())
             score = coverage + (LEAD_BONUS if lead else 0.0) - 0.02 * (j - i) - 0.01 * i
             score -= ITEM_PENALTY if items[i] else 0.0
+            score += MEANING_WEIGHT * closest
             if best is None or score > best.score:
                 best = Window(hit, spans[i][0], spans[j][1], score)
     if best is None:  # a passage with no sentence: quote it whole
@@ -118,13 +152,17 @@ def _clip(window: Window, max_words: int) -> Window:
 
 
 def select_windows(
-    hits: Sequence[Hit], weights: dict[str, float], max_quotes: int = 3, candidates: int = 3
+    hits: Sequence[Hit],
+    weights: dict[str, float],
+    max_quotes: int = 3,
+    candidates: int = 3,
+    meaning: Meaning | None = None,
 ) -> list[Window]:
     """The first quote comes from the best-ranked passage; up to two more from the next
     passages when they cover the question nearly as well and are from other sections."""
     if not hits:
         return []
-    windows = [best_window(hit, weights) for hit in hits[:candidates]]
+    windows = [best_window(hit, weights, meaning=meaning) for hit in hits[:candidates]]
     chosen = [windows[0]]
     for window in windows[1:]:
         if len(chosen) >= max_quotes:

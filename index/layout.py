@@ -2,6 +2,7 @@
 
     INDEX/CURRENT            name of the generation being served
     INDEX/gen-000002/        manifest.json, store.sqlite, vectors.faiss
+                             (and abstain-policy.json once `medcite calibrate` has run)
     INDEX/.lock              held while an ingest writes
 
 A new generation is written in a temporary directory, fsynced, renamed, and only then does
@@ -34,6 +35,9 @@ STORE_FILE = "store.sqlite"
 VECTORS_FILE = "vectors.faiss"
 MANIFEST_FILE = "manifest.json"
 CURRENT_FILE = "CURRENT"
+# Written by `medcite calibrate` after the generation is committed, so it is not in the
+# manifest's checksums; an ingest carries it into the next generation.
+POLICY_FILE = "abstain-policy.json"
 GENERATIONS_KEPT = 2
 # True advice: an ingest builds on the newest generation that passes its checks (or, when none
 # does, on the files alone) and switches to the result.
@@ -82,6 +86,11 @@ def current_generation(root: Path) -> Path | None:
     if not name.startswith("gen-") or "/" in name:
         raise IndexCorruptError(f"{pointer} does not name a generation (it says {name!r})")
     return root / name
+
+
+def policy_path(directory: Path) -> Path:
+    """The abstention policy file of the generation in ``directory`` (it may not exist)."""
+    return directory / POLICY_FILE
 
 
 def next_generation_number(root: Path) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
@@ -140,6 +141,8 @@ def ingest(
                     for name in (layout.STORE_FILE, layout.VECTORS_FILE)
                 ),
             )
+            if previous is not None:
+                _carry_policy(previous, staging)
             layout.commit_generation(index_dir, staging, manifest)
             generation = number
 
@@ -192,6 +195,14 @@ def _base_generation(index_dir: Path) -> tuple[Path | None, layout.Manifest | No
         f"the current generation failed its checks ({problem}); no generation is intact, so "
         "the index was rebuilt from the files read in this run",
     )
+
+
+def _carry_policy(previous: Path, staging: Path) -> None:
+    """Copy the abstention policy `medcite calibrate` fitted for the previous generation into
+    the new one (committed, and fsynced, with it), so a re-ingest keeps the calibration."""
+    source = layout.policy_path(previous)
+    if source.is_file():
+        shutil.copyfile(source, layout.policy_path(staging))
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from medcite.chat.quotes import best_window, select_windows
 from medcite.index.types import Hit, Passage
 
@@ -51,3 +53,23 @@ def test_a_quote_does_not_open_with_a_stray_list_item() -> None:
     assert quoted(hit(text, "Asthma in Children"), {"asthma": 1.0, "symptom": 1.0}) == (
         "When asthma symptoms get worse, it is called an asthma attack."
     )
+
+
+def test_a_sentence_close_in_meaning_wins_over_one_that_shares_more_words() -> None:
+    """ "early signs of diabetes": the sentence that lists symptoms, though it shares no word
+    with the question, over one that repeats "diabetes" and "signs" without answering."""
+    text = (
+        "Many people show no signs of diabetes for years. "
+        "Extreme thirst, hunger and a frequent need to urinate are common. "
+        "Diabetes affects millions."
+    )
+    answer = "Extreme thirst, hunger and a frequent need to urinate are common."
+
+    def meaning(sentences: Sequence[str]) -> list[float]:
+        return [0.9 if s == answer else 0.1 for s in sentences]
+
+    weights = {"earli": 1.0, "sign": 1.0, "diabet": 1.0}
+    by_words = best_window(hit(text, title="Diabetes"), weights)
+    by_meaning = best_window(hit(text, title="Diabetes"), weights, meaning=meaning)
+    assert answer not in text[by_words.start : by_words.end]
+    assert answer in text[by_meaning.start : by_meaning.end]

@@ -130,6 +130,31 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     )
     p.set_defaults(run=cmd_eval)
 
+    p = sub.add_parser(
+        "calibrate",
+        help="fit when to answer and when to say 'not covered' to this index's questions",
+    )
+    p.add_argument(
+        "--questions",
+        type=Path,
+        required=True,
+        metavar="FILE",
+        help="answerable and unanswerable questions, in corpus format or with 'kind'",
+    )
+    p.add_argument(
+        "--split",
+        choices=("tune", "check"),
+        help="only the questions of this split (calibrate on tune, check with `medcite eval`)",
+    )
+    index_option(p)
+    p.add_argument(
+        "--answer-rate",
+        type=float,
+        default=0.9,
+        help="share of the answerable questions the policy must answer (default: 0.9)",
+    )
+    p.set_defaults(run=cmd_calibrate)
+
     p = sub.add_parser("serve", help="serve the patient chat, staff search and JSON API")
     index_option(p)
     p.add_argument("--host", default=settings.host)
@@ -259,6 +284,7 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     from medcite.chat.answer import ask
+    from medcite.chat.calibration import policy_for
     from medcite.chat.retrieve import Filters
     from medcite.chat.triage import make_triage
     from medcite.index.reader import open_index
@@ -268,7 +294,8 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     index.require_model(embedder.name)
     triage = make_triage(settings.locale, settings.triage_model, settings.publisher)
     filters = Filters(sources=tuple(args.source))
-    answer = ask(index, embedder, args.question, triage=triage, filters=filters)
+    policy = policy_for(index)
+    answer = ask(index, embedder, args.question, triage=triage, policy=policy, filters=filters)
     if args.json:
         print(json.dumps(asdict(answer), indent=2))
         return 0
@@ -350,6 +377,7 @@ def _eval_questions(args: argparse.Namespace, triage, embedder) -> None:
     from tqdm import tqdm
 
     from medcite.chat.answer import ask
+    from medcite.chat.calibration import policy_for
     from medcite.chat.evaluation.questions import load_questions, select_split
     from medcite.chat.evaluation.report import (
         format_report,
@@ -385,7 +413,7 @@ def _eval_questions(args: argparse.Namespace, triage, embedder) -> None:
         warmup=args.warmup,
         questions_file=args.questions.name,
         split=args.split or "",
-        answer=partial(ask, triage=triage),
+        answer=partial(ask, triage=triage, policy=policy_for(index)),
         progress=progress,
     )
     for bar in bars.values():
@@ -399,6 +427,46 @@ def _eval_questions(args: argparse.Namespace, triage, embedder) -> None:
     if args.per_question:
         count = write_question_rows(report, args.per_question)
         print(f"per question: {count} rows in {args.per_question}")
+
+
+def cmd_calibrate(args: argparse.Namespace, settings: Settings) -> int:
+    from medcite.chat.calibration import calibrate, require_both_kinds, save_for_index
+    from medcite.chat.evaluation.questions import load_questions, select_split
+    from medcite.index.layout import now_iso
+    from medcite.index.reader import open_index
+
+    if not 0.0 < args.answer_rate <= 1.0:
+        raise InputError(f"--answer-rate must be above 0 and at most 1, not {args.answer_rate}")
+    questions = load_questions(args.questions)
+    name = args.questions.name
+    if args.split:
+        questions = select_split(questions, args.split)
+        name += f" (split {args.split})"
+    require_both_kinds(questions, name)
+    index = open_index(args.index)
+    embedder = _embedder(args)
+    index.require_model(embedder.name)
+    source = (
+        f"medcite calibrate on {name}, answering {args.answer_rate:g} of the answerable"
+        f" questions, over generation {index.generation} ({now_iso()})"
+    )
+    result = calibrate(
+        index, embedder, questions, answer_rate=args.answer_rate, source=source, name=name
+    )
+    path = save_for_index(args.index, index, result)
+    aside = (
+        f" ({result.skipped} set aside: they ask which topic is meant)" if result.skipped else ""
+    )
+    print(
+        f"fitted on {result.answerable} answerable and {result.unanswerable} unanswerable"
+        f" questions{aside}"
+    )
+    print(
+        f"answers {result.answered:.3f} of the answerable, abstains on {result.abstained:.3f}"
+        " of the unanswerable"
+    )
+    print(f"wrote {path}")
+    return 0
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
@@ -427,6 +495,7 @@ def cmd_feedback_export(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_info(args: argparse.Namespace, settings: Settings) -> int:
+    from medcite.chat.calibration import policy_file, policy_for
     from medcite.index import layout
     from medcite.index.errors import IndexCorruptError
     from medcite.index.reader import open_index
@@ -438,6 +507,13 @@ def cmd_info(args: argparse.Namespace, settings: Settings) -> int:
     except IndexCorruptError as exc:
         index, error = None, exc
     checks = layout.check_generations(args.index)
+    policy: dict[str, object] = {}
+    if index is not None:
+        own = policy_file(index)
+        try:
+            policy = {"file": str(own) if own else None, "source": policy_for(index).source}
+        except IndexCorruptError as exc:
+            policy = {"file": str(own), "error": str(exc)}
     if args.json:
         generations = [
             {
@@ -455,6 +531,7 @@ def cmd_info(args: argparse.Namespace, settings: Settings) -> int:
             data = index.manifest.to_json() | {
                 "directory": str(index.directory),
                 "sources": dict(index.sources()),
+                "abstain_policy": policy,
                 "generations": generations,
             }
             print(json.dumps(data, indent=2))
@@ -469,6 +546,9 @@ def cmd_info(args: argparse.Namespace, settings: Settings) -> int:
         print(f"{index.manifest.documents} documents, {index.manifest.passages} passages")
         for source, count in index.sources():
             print(f"  {source or '(none)'}: {count}")
+        where = policy["file"] or "the shipped default"
+        print(f"abstention policy: {where}")
+        print(f"  {policy.get('source') or policy.get('error')}")
     if not args.json:
         print("generations:")
         for c in checks:
