@@ -137,14 +137,20 @@ def test_section_labels_and_vocabulary_are_stored_for_every_passage(tmp_path: Pa
     assert (again.labels_embedded, again.generation) == (0, 1)
 
 
-def test_prune_from_another_working_directory_keeps_documents_whose_files_exist(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _two_text_files_and_another_folder(tmp_path: Path) -> Path:
+    """docs/a.txt and docs/b.txt, and an empty folder "elsewhere" to run from."""
     docs = tmp_path / "docs"
     docs.mkdir()
     (docs / "a.txt").write_text("Alpha topic\n\nAlpha is the first letter of the Greek alphabet.\n")
     (docs / "b.txt").write_text("Beta topic\n\nBeta is the second letter of the Greek alphabet.\n")
     (tmp_path / "elsewhere").mkdir()
+    return docs
+
+
+def test_prune_from_another_working_directory_keeps_documents_whose_files_exist(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    docs = _two_text_files_and_another_folder(tmp_path)
     monkeypatch.chdir(tmp_path)
     ingest([Path("docs")], tmp_path / "ix", FakeEmbedder())
     monkeypatch.chdir(tmp_path / "elsewhere")
@@ -234,11 +240,7 @@ def test_document_checksum_covers_title_and_sections(change: dict[str, object]) 
 def test_prune_trusts_a_relative_origin_from_an_older_index_only_where_it_names_the_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    docs = tmp_path / "docs"
-    docs.mkdir()
-    (docs / "a.txt").write_text("Alpha topic\n\nAlpha is the first letter of the Greek alphabet.\n")
-    (docs / "b.txt").write_text("Beta topic\n\nBeta is the second letter of the Greek alphabet.\n")
-    (tmp_path / "elsewhere").mkdir()
+    docs = _two_text_files_and_another_folder(tmp_path)
     monkeypatch.chdir(tmp_path)
     with monkeypatch.context() as old:  # how origins were stored before: as typed
         old.setattr(pipeline, "_origin", lambda document: document.meta()["path"])
