@@ -6,7 +6,7 @@ Chromium with Playwright, and stops the app again. If the index directory holds 
 one is built first from --corpus.
 
     .venv/bin/python scripts/screenshots.py          # index and embedder from $MEDCITE_*
-    .venv/bin/python scripts/screenshots.py --index bench/results/tmp/idx --embedder fake
+    .venv/bin/python scripts/screenshots.py --index medcite-index --embedder fake
 """
 
 from __future__ import annotations
