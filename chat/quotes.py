@@ -110,7 +110,30 @@ def best_window(
                 best = Window(hit, spans[i][0], spans[j][1], score)
     if best is None:  # a passage with no sentence: quote it whole
         return Window(hit, passage.start, passage.end, 0.0)
-    return _clip(_with_list_items(best, spans, sentence_words, max_words), max_words * 2)
+    best = _with_list_items(best, spans, sentence_words, max_words)
+    return _clip(_after_run_in_heading(best), max_words * 2)
+
+
+def _after_run_in_heading(window: Window) -> Window:
+    """Start after a heading that the source ran into the sentence: "Surgery Laser surgery is
+    another treatment" quotes "Laser surgery is another treatment". A run-in heading is one to
+    three capitalised words, followed by a capitalised word, whose last word comes back within
+    the next six words (headings name what the sentence is about); or a label and a spaced
+    colon, as in "Summary : We all need to drink water"."""
+    passage = window.hit.passage
+    offset = window.start - passage.start
+    words = word_spans(passage.text, offset, window.end - passage.start)[:10]
+    texts = [passage.text[s:e] for s, e in words]
+    if len(texts) > 2 and texts[1] == ":" and texts[0][:1].isupper():  # "Summary : We all..."
+        return Window(window.hit, passage.start + words[2][0], window.end, window.score)
+    for size in (1, 2, 3):
+        if len(texts) <= size + 1 or not all(t[:1].isupper() for t in texts[: size + 1]):
+            continue
+        heading = texts[size - 1].strip(".,:;").casefold()
+        rest = [t.strip(".,:;").casefold() for t in texts[size : size + 6]]
+        if heading in rest:
+            return Window(window.hit, passage.start + words[size][0], window.end, window.score)
+    return window
 
 
 def _root(term: str) -> str:

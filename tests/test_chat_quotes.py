@@ -73,3 +73,15 @@ def test_a_sentence_close_in_meaning_wins_over_one_that_shares_more_words() -> N
     by_meaning = best_window(hit(text, title="Diabetes"), weights, meaning=meaning)
     assert answer not in text[by_words.start : by_words.end]
     assert answer in text[by_meaning.start : by_meaning.end]
+
+
+def test_a_quote_starts_after_a_heading_run_into_its_sentence() -> None:
+    text = "Surgery Laser surgery is another treatment for glaucoma. It lowers eye pressure."
+    window = best_window(hit(text), {"laser": 1.0, "surgeri": 1.0})
+    assert text[window.start : window.end].startswith("Laser surgery is another treatment")
+    summary = "Summary : Laser surgery treats glaucoma."
+    window = best_window(hit(summary), {"laser": 1.0, "surgeri": 1.0})
+    assert summary[window.start : window.end] == "Laser surgery treats glaucoma."
+    plain = "New York doctors treat glaucoma with laser surgery."
+    window = best_window(hit(plain), {"laser": 1.0, "surgeri": 1.0})
+    assert plain[window.start : window.end] == plain
