@@ -252,7 +252,12 @@ def _names_a_topic(question: str, corpus_idf: Callable[[str], float]) -> bool:
 def _corpus_idf(index: Index) -> Callable[[str], float]:
     """``index.idf``, but 0 for a term no article uses (where ``idf`` is at its highest)."""
     unknown = index.idf("\x00")
-    return lambda term: 0.0 if index.idf(term) >= unknown else index.idf(term)
+
+    def known(term: str) -> float:
+        value = index.idf(term)
+        return 0.0 if value >= unknown else value
+
+    return known
 
 
 def answer_evidence(

@@ -18,12 +18,11 @@ from fastapi.templating import Jinja2Templates
 from medcite.chat.answer import MAX_QUESTION_CHARS
 from medcite.chat.conversation import ConversationStore
 from medcite.chat.feedback import FeedbackStore, feedback_path
-from medcite.chat.triage import make_triage
 from medcite.index.embedder import Embedder, make_embedder
 from medcite.index.reader import IndexHolder
 from medcite.index.threads import limit_threads
 from medcite.web import routes_api, routes_doc, routes_ops, routes_patient, routes_staff
-from medcite.web.config import Settings
+from medcite.web.config import Settings, triage_for
 from medcite.web.limits import install_limits
 from medcite.web.schemas import safe_url
 from medcite.web.security import (
@@ -97,7 +96,7 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> FastA
         lifespan=lifespan,
     )
     app.state.settings = settings
-    app.state.triage = make_triage(settings.locale, settings.triage_model, settings.publisher)
+    app.state.triage = triage_for(settings)
     app.state.templates = make_templates(app.state.triage.locale.disclaimer, settings.publisher)
     app.state.conversations = ConversationStore()
     app.state.feedback = FeedbackStore(feedback_path(settings.index))

@@ -13,7 +13,7 @@ from pathlib import Path
 from medcite.chat.types import SearchMode
 from medcite.index.errors import InputError, MedciteError
 from medcite.index.types import VectorIndexKind
-from medcite.web.config import Settings, SettingsError, load_settings
+from medcite.web.config import Settings, SettingsError, load_settings, triage_for
 
 EXIT_ERROR = 2
 
@@ -286,13 +286,12 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     from medcite.chat.answer import ask
     from medcite.chat.calibration import policy_for
     from medcite.chat.retrieve import Filters
-    from medcite.chat.triage import make_triage
     from medcite.index.reader import open_index
 
     index = open_index(args.index)
     embedder = _embedder(args)
     index.require_model(embedder.name)
-    triage = make_triage(settings.locale, settings.triage_model, settings.publisher)
+    triage = triage_for(settings)
     filters = Filters(sources=tuple(args.source))
     policy = policy_for(index)
     answer = ask(index, embedder, args.question, triage=triage, policy=policy, filters=filters)
@@ -336,7 +335,6 @@ def _quoted_lines(answer) -> list[str]:
 
 
 def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
-    from medcite.chat.triage import make_triage
 
     if not args.questions and not args.triage:
         raise InputError("give --questions FILE, --triage FILE or both")
@@ -344,7 +342,7 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
         raise InputError("--split and --per-question need --questions FILE")
     if args.per_question and args.no_answers:
         raise InputError("--per-question writes the answers, so it cannot go with --no-answers")
-    triage = make_triage(settings.locale, settings.triage_model, settings.publisher)
+    triage = triage_for(settings)
     embedder = _embedder(args)
     if args.triage:
         _eval_triage(args, triage, embedder)

@@ -9,6 +9,7 @@ from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from medcite.chat.triage import DEFAULT_MODEL as DEFAULT_TRIAGE_MODEL
+from medcite.chat.triage import Triage, make_triage
 from medcite.index.errors import MedciteError
 
 
@@ -52,6 +53,11 @@ class Settings(BaseSettings):
     # proxy every client has the proxy's address: raise it or switch it off there.
     rate_per_minute: int = Field(default=120, ge=0)
     rate_burst: int = Field(default=30, ge=1)
+
+
+def triage_for(settings: Settings) -> Triage:
+    """Triage with the locale, model and publisher the settings name."""
+    return make_triage(settings.locale, settings.triage_model, settings.publisher)
 
 
 class SettingsError(MedciteError):
