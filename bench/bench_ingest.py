@@ -27,7 +27,7 @@ def main() -> None:
         type=Path,
         default=Path(__file__).resolve().parent / "results" / "tmp" / "full-index",
     )
-    parser.add_argument("--embedder", default="minilm")
+    parser.add_argument("--embedder", default="minilm-int8")
     parser.add_argument("--fresh", action="store_true", help="delete the index first")
     parser.add_argument("--name", default="ingest", help="results file: bench/results/NAME.json")
     args = parser.parse_args()

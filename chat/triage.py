@@ -31,7 +31,7 @@ import numpy as np
 
 from medcite.chat.safety import match_rules
 from medcite.chat.safety import normalise as normalise_words
-from medcite.index.embedder import Embedder
+from medcite.index.embedder import Embedder, weights_of
 from medcite.index.errors import MedciteError
 
 DATA = Path(__file__).parent / "data"
@@ -161,6 +161,10 @@ class TriageModel:
             int(np.argmax(layers @ self.situation_weights + self.situation_bias))
         ]
 
+    def reads_vectors_of(self, embedder: Embedder) -> bool:
+        """Whether these weights were fitted on ``embedder``'s model (or its quantisation)."""
+        return weights_of(self.embedder) == weights_of(embedder.name)
+
     def reads(self, width: int) -> bool:
         return width == self.dense.shape[0]
 
@@ -233,7 +237,7 @@ class Triage:
     def check(self, text: str, embedder: Embedder) -> tuple[Emergency | None, np.ndarray | None]:
         """The emergency ``text`` describes, or None; and, when the model read it, the
         message's sentence vector, so retrieval need not embed it again."""
-        if self.model is None or self.model.embedder != embedder.name:
+        if self.model is None or not self.model.reads_vectors_of(embedder):
             return self.assess(text), None
         texts = segments(text)
         vectors, layers = embedder.embed_with_layers(texts)
@@ -263,6 +267,6 @@ class Triage:
     def describe(self, embedder: Embedder | None = None) -> str:
         if self.model is None:
             return "rules only (no model)"
-        if embedder is not None and embedder.name != self.model.embedder:
+        if embedder is not None and not self.model.reads_vectors_of(embedder):
             return f"rules only (the model reads {self.model.embedder}, not {embedder.name})"
         return f"model for {self.model.embedder}, threshold {self.model.threshold:.3f}"

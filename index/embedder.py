@@ -5,11 +5,15 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 
+from medcite.index.onnx_encoder import INT8_MODEL_NAME
+
 MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
+FAKE_MODEL_NAME = "fake-hashing-embedder"
 
 
 class Embedder(Protocol):
@@ -89,15 +93,58 @@ class SentenceTransformerEmbedder:
         )
 
 
-EMBEDDERS = ("minilm", "fake")
+AUTO = "auto"
+# "auto" is the encoder that built the index, or minilm-int8 for a new one.
+EMBEDDERS = (AUTO, "minilm-int8", "minilm", "fake")
+DEFAULT_KIND = "minilm-int8"
+# The kind that makes each model name an index manifest records.
+KIND_OF_MODEL = {
+    MODEL_NAME: "minilm",
+    INT8_MODEL_NAME: "minilm-int8",
+    FAKE_MODEL_NAME: "fake",
+}
 
 
-def make_embedder(kind: str = "minilm") -> Embedder:
-    """The embedder named ``kind``: the real model, or the fast fake used by tests."""
+def weights_of(model: str) -> str:
+    """The model whose weights ``model`` runs: the int8 encoder is a quantisation of MiniLM, so
+    what was fitted on one's vectors or layer states (the triage model) reads the other's."""
+    return MODEL_NAME if model == INT8_MODEL_NAME else model
+
+
+def resolve_kind(kind: str, index_model: str | None) -> str:
+    """The concrete kind for ``kind``: ``auto`` follows the index (``index_model``, the model
+    its manifest names; None for a new index)."""
+    if kind not in EMBEDDERS:
+        raise ValueError(f"unknown embedder {kind!r}; use one of {', '.join(EMBEDDERS)}")
+    if kind != AUTO:
+        return kind
+    if index_model is None:
+        return DEFAULT_KIND
+    if index_model not in KIND_OF_MODEL:
+        raise ValueError(
+            f"the index was built with {index_model!r}, which this medcite cannot run; "
+            "re-encode it with `medcite reencode`"
+        )
+    return KIND_OF_MODEL[index_model]
+
+
+def make_embedder(
+    kind: str = AUTO,
+    *,
+    index_model: str | None = None,
+    threads: int | None = None,
+    cache_dir: Path | None = None,
+) -> Embedder:
+    """The embedder named ``kind`` (see ``resolve_kind``): the int8 ONNX encoder (built into
+    ``cache_dir`` on first use), the PyTorch fp32 model, or the fast fake used by tests.
+    ``threads`` caps the encoder's threads (None: every core)."""
+    kind = resolve_kind(kind, index_model)
+    if kind == "minilm-int8":
+        from medcite.index.onnx_encoder import OnnxEmbedder, ensure_int8
+
+        return OnnxEmbedder(ensure_int8(cache_dir), threads=threads)
     if kind == "minilm":
-        return SentenceTransformerEmbedder()
-    if kind == "fake":
-        from medcite.index.testing import FakeEmbedder
+        return SentenceTransformerEmbedder(threads=threads)
+    from medcite.index.testing import FakeEmbedder
 
-        return FakeEmbedder()
-    raise ValueError(f"unknown embedder {kind!r}; use one of {', '.join(EMBEDDERS)}")
+    return FakeEmbedder()

@@ -88,6 +88,16 @@ def current_generation(root: Path) -> Path | None:
     return root / name
 
 
+def current_model(root: Path) -> str | None:
+    """The embedding model the current generation's manifest names, read without verifying
+    the files; None when there is no readable manifest (a new or broken index)."""
+    try:
+        directory = current_generation(root)
+        return read_manifest(directory).model if directory is not None else None
+    except (IndexCorruptError, OSError):
+        return None
+
+
 def policy_path(directory: Path) -> Path:
     """The abstention policy file of the generation in ``directory`` (it may not exist)."""
     return directory / POLICY_FILE

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from medcite.index.embedder import FAKE_MODEL_NAME
 from medcite.index.text import words
 
 
@@ -20,7 +21,7 @@ class FakeEmbedder:
     Texts sharing words get similar vectors, so retrieval tests mean something, and it
     runs in microseconds."""
 
-    def __init__(self, dim: int = 64, name: str = "fake-hashing-embedder") -> None:
+    def __init__(self, dim: int = 64, name: str = FAKE_MODEL_NAME) -> None:
         self.dim = dim
         self.name = name
         self.calls: list[int] = []

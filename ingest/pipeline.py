@@ -62,8 +62,13 @@ def ingest(
     vector_index: str = VectorIndexKind.AUTO,
     max_bytes: int = 20_000_000,
     progress: Progress | None = None,
+    reencode: bool = False,
 ) -> IngestReport:
     """Read ``paths`` into a new generation of the index at ``index_dir`` and switch to it.
+
+    An index is embedded by one model (its manifest names it) and another embedder is refused,
+    unless ``reencode``: then every stored passage is embedded again by ``embedder`` (``paths``
+    may be empty) and the new generation names the new model.
 
     Unchanged documents (same content checksum) keep their passages and vectors; changed ones
     are re-chunked, and only passage text never embedded before is sent to the model. A
@@ -72,7 +77,7 @@ def ingest(
     files alone when none is) and the report says so; the failed one is left as it is."""
     started = time.perf_counter()
     report = read_paths(list(paths), max_bytes=max_bytes)
-    if not report.documents:
+    if not report.documents and not (reencode and not paths):
         reasons = "; ".join(f"{s.path}: {s.reason}" for s in report.skipped[:5]) or "no files found"
         raise InputError(f"nothing could be read from {', '.join(map(str, paths))} ({reasons})")
     documents = list(report.documents)
@@ -80,14 +85,21 @@ def ingest(
     with layout.writer_lock(index_dir):
         layout.remove_staging_dirs(index_dir)
         previous, old_manifest, recovered = _base_generation(index_dir)
-        if old_manifest is not None and (
-            old_manifest.model != embedder.name or old_manifest.dim != embedder.dim
+        if reencode and old_manifest is None:
+            raise IndexMissingError(f"there is no index at {index_dir} to re-encode")
+        if (
+            old_manifest is not None
+            and not reencode
+            and (old_manifest.model != embedder.name or old_manifest.dim != embedder.dim)
         ):
             raise IndexMismatchError(
                 f"the index at {index_dir} was built with {old_manifest.model!r}; this run "
-                f"embeds with {embedder.name!r}. Use a new --index directory."
+                f"embeds with {embedder.name!r}. Re-encode it first (`medcite reencode "
+                f"--embedder ...`), or use a new --index directory."
             )
-        rechunk = old_manifest is not None and old_manifest.max_words != max_words
+        # Re-chunking stores every passage again under the embedder's vector keys, so a
+        # re-encode is a re-chunk with the new model.
+        rechunk = old_manifest is not None and (old_manifest.max_words != max_words or reencode)
         number = layout.next_generation_number(index_dir)
         staging = layout.new_staging_dir(index_dir, number)
         store_path = staging / layout.STORE_FILE

@@ -1,5 +1,5 @@
-"""The real all-MiniLM-L6-v2 model over a part of the bundled quickstart corpus (about 150
-MedQuAD articles), so these run on a lone clone.
+"""The real all-MiniLM-L6-v2 model (the int8 encoder a new index gets) over a part of the
+bundled quickstart corpus (about 150 MedQuAD articles), so these run on a lone clone.
 
 Marked slow: under a minute to embed them once per module on two cores."""
 
@@ -14,7 +14,7 @@ from medcite.chat.answer import ask as ask_with_triage
 from medcite.chat.retrieve import search
 from medcite.chat.triage import make_triage
 from medcite.chat.types import ANSWERED, NOT_COVERED
-from medcite.index.embedder import Embedder, SentenceTransformerEmbedder
+from medcite.index.embedder import DEFAULT_KIND, Embedder, make_embedder
 from medcite.index.reader import Index, open_index
 from medcite.ingest.pipeline import ingest
 
@@ -35,7 +35,7 @@ def ask(*args, **kwargs):  # type: ignore[no-untyped-def]
 
 @pytest.fixture(scope="module")
 def model() -> Embedder:
-    return SentenceTransformerEmbedder()
+    return make_embedder(DEFAULT_KIND)  # the encoder a new index gets
 
 
 @pytest.fixture(scope="module")

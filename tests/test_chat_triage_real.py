@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from medcite.chat.triage import make_triage
-from medcite.index.embedder import Embedder, SentenceTransformerEmbedder
+from medcite.index.embedder import DEFAULT_KIND, Embedder, make_embedder
 
 pytestmark = pytest.mark.slow
 
@@ -47,7 +47,7 @@ ORDINARY = [
 
 @pytest.fixture(scope="module")
 def model() -> Embedder:
-    return SentenceTransformerEmbedder()
+    return make_embedder(DEFAULT_KIND)  # the encoder a new index gets
 
 
 TRIAGE = make_triage()

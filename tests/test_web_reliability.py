@@ -282,7 +282,7 @@ def test_one_model_per_process(
 ) -> None:
     made: list[str] = []
 
-    def make_embedder(kind: str) -> FakeEmbedder:
+    def make_embedder(kind: str, **options: object) -> FakeEmbedder:
         made.append(kind)
         return embedder
 

@@ -6,6 +6,7 @@ import copy
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from pathlib import Path
 
 import jinja2
@@ -19,6 +20,7 @@ from medcite.chat.answer import MAX_QUESTION_CHARS
 from medcite.chat.conversation import ConversationStore
 from medcite.chat.feedback import FeedbackStore, feedback_path
 from medcite.index.embedder import Embedder, make_embedder
+from medcite.index.layout import current_model
 from medcite.index.reader import IndexHolder
 from medcite.index.threads import limit_threads
 from medcite.web import routes_api, routes_doc, routes_ops, routes_patient, routes_staff
@@ -77,7 +79,14 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> FastA
         model: Embedder = (
             embedder
             if embedder is not None
-            else await run_in_threadpool(make_embedder, settings.embedder)
+            else await run_in_threadpool(
+                partial(
+                    make_embedder,
+                    settings.embedder,
+                    index_model=current_model(settings.index),
+                    threads=settings.query_threads,
+                )
+            )
         )
         holder = IndexHolder(settings.index, model.name)
         await run_in_threadpool(holder.load)

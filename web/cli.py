@@ -11,6 +11,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from medcite.chat.types import SearchMode
+from medcite.index.embedder import EMBEDDERS
 from medcite.index.errors import InputError, MedciteError
 from medcite.index.types import VectorIndexKind
 from medcite.web.config import Settings, SettingsError, load_settings, triage_for
@@ -48,8 +49,12 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
         description="Answers health questions with verbatim, cited quotes from medical articles.",
     )
     parser.add_argument(
-        "--embedder", default=settings.embedder, help=argparse.SUPPRESS
-    )  # "fake" for tests
+        "--embedder",
+        default=settings.embedder,
+        choices=EMBEDDERS,
+        help="the encoder: auto (default) is the one that built the index, and minilm-int8 "
+        "(ONNX Runtime) for a new index; minilm is PyTorch fp32; fake is for tests",
+    )
     sub = parser.add_subparsers(required=True, metavar="COMMAND")
 
     def index_option(p: argparse.ArgumentParser) -> None:
@@ -72,6 +77,15 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     )
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(run=cmd_ingest)
+
+    p = sub.add_parser(
+        "reencode",
+        help="embed every passage of the index again with another encoder (--embedder; "
+        "minilm-int8 by default), as a new generation",
+    )
+    index_option(p)
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(run=cmd_reencode)
 
     p = sub.add_parser("search", help="search passages")
     p.add_argument("query")
@@ -182,14 +196,22 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
 
 
 def _embedder(args: argparse.Namespace, *, batch: bool = False):
-    """The embedder; one thread per query unless ``batch`` (ingest) wants every core."""
+    """The embedder (by default the one that built the index); one thread per query unless
+    ``batch`` (ingest) wants every core."""
     from medcite.index.embedder import make_embedder
+    from medcite.index.layout import current_model
     from medcite.index.threads import limit_threads
 
-    if not batch:
-        limit_threads(1)
+    threads = None if batch else 1
+    if threads:
+        limit_threads(threads)
+    index_dir = getattr(args, "index", None)
     try:
-        return make_embedder(args.embedder)
+        return make_embedder(
+            args.embedder,
+            index_model=current_model(index_dir) if index_dir is not None else None,
+            threads=threads,
+        )
     except ValueError as exc:
         raise MedciteError(str(exc)) from exc
 
@@ -226,6 +248,26 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     )
     if bar is not None:
         bar.close()
+    return _print_ingest_report(report, args)
+
+
+def cmd_reencode(args: argparse.Namespace, settings: Settings) -> int:
+    from medcite.index import layout
+    from medcite.index.embedder import AUTO, DEFAULT_KIND, make_embedder
+    from medcite.ingest.pipeline import ingest
+
+    _, manifest = layout.open_generation(args.index)
+    embedder = make_embedder(DEFAULT_KIND if args.embedder == AUTO else args.embedder)
+    if embedder.name == manifest.model:
+        print(f"the index at {args.index} is already encoded with {manifest.model}")
+        return 0
+    report = ingest([], args.index, embedder, max_words=manifest.max_words, reencode=True)
+    if not args.json:
+        print(f"re-encoded with {embedder.name} (was {manifest.model})")
+    return _print_ingest_report(report, args)
+
+
+def _print_ingest_report(report, args: argparse.Namespace) -> int:
     if args.json:
         data = asdict(report) | {"passages_per_second": report.passages_per_second}
         print(json.dumps(data, indent=2))
@@ -241,7 +283,7 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
         + (f" at {report.passages_per_second:.1f} passages/s" if report.passages_embedded else "")
         + f"; took {report.seconds:.1f} s"
     )
-    if report.rechunked:
+    if report.rechunked and getattr(args, "max_words", None):
         print(f"re-chunked {report.rechunked} stored documents at --max-words {args.max_words}")
     if report.skipped:
         print(f"skipped {len(report.skipped)} file(s):")

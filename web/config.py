@@ -22,7 +22,9 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="MEDCITE_", frozen=True)
 
     index: Path = Field(default_factory=default_index_dir)
-    embedder: str = "minilm"
+    # The encoder: "auto" (the one that built the index; minilm-int8 for a new index),
+    # "minilm-int8" (ONNX Runtime, no PyTorch at query time), "minilm" (PyTorch fp32), "fake".
+    embedder: str = "auto"
     host: str = "127.0.0.1"
     port: int = 8000
     # Emergency replies, phone numbers and the disclaimer: a locale of chat/data/locales
