@@ -17,7 +17,8 @@ from medcite.chat.calibration import policy_for
 from medcite.chat.retrieve import Filters, search
 from medcite.chat.triage import Triage, make_triage
 from medcite.chat.types import Answer
-from medcite.index.embedder import Embedder, make_embedder
+from medcite.index.embedder import AUTO, Embedder, make_embedder
+from medcite.index.layout import current_model
 from medcite.index.reader import Index
 from medcite.index.reader import open_index as open_stored_index
 from medcite.index.types import Hit
@@ -77,12 +78,14 @@ class MedciteIndex:
 def open_index(
     path: str | Path,
     *,
-    embedder: Embedder | str = "minilm",
+    embedder: Embedder | str = AUTO,
     triage: Triage | None = None,
     policy: AbstainPolicy | None = None,
 ) -> MedciteIndex:
     """Open the index at ``path`` (as ``medcite ingest`` built it). ``embedder`` is an
-    Embedder or its kind ("minilm", "fake"); ``triage`` defaults to the shipped model and
+    Embedder or its kind ("auto": the encoder that built the index; "minilm-int8", "minilm",
+    "fake"); ``triage`` defaults to the shipped model and
     ``policy`` to the index's own calibration, else the shipped default."""
-    model = make_embedder(embedder) if isinstance(embedder, str) else embedder
-    return MedciteIndex(open_stored_index(Path(path)), model, triage or make_triage(), policy)
+    if isinstance(embedder, str):
+        embedder = make_embedder(embedder, index_model=current_model(Path(path)))
+    return MedciteIndex(open_stored_index(Path(path)), embedder, triage or make_triage(), policy)
