@@ -17,7 +17,7 @@ from medcite.chat.calibration import policy_for
 from medcite.chat.retrieve import Filters, search
 from medcite.chat.triage import Triage, make_triage
 from medcite.chat.types import Answer
-from medcite.index.embedder import AUTO, Embedder, make_embedder
+from medcite.index.embedder import AUTO, CachingEmbedder, Embedder, make_embedder
 from medcite.index.layout import current_model
 from medcite.index.reader import Index
 from medcite.index.reader import open_index as open_stored_index
@@ -87,5 +87,5 @@ def open_index(
     "fake"); ``triage`` defaults to the shipped model and
     ``policy`` to the index's own calibration, else the shipped default."""
     if isinstance(embedder, str):
-        embedder = make_embedder(embedder, index_model=current_model(Path(path)))
+        embedder = CachingEmbedder(make_embedder(embedder, index_model=current_model(Path(path))))
     return MedciteIndex(open_stored_index(Path(path)), embedder, triage or make_triage(), policy)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 from collections.abc import Sequence
@@ -91,6 +92,32 @@ class SentenceTransformerEmbedder:
             np.ascontiguousarray(vectors.numpy(), dtype=np.float32),
             np.ascontiguousarray(layers.numpy(), dtype=np.float32),
         )
+
+
+class CachingEmbedder:
+    """An embedder that remembers its last ``size`` single-text results: patients ask the same
+    questions again ("what is diabetes"), and a repeated question then costs no model run.
+    Batches (ingest) pass straight through. Thread-safe; results are copies."""
+
+    def __init__(self, inner: Embedder, size: int = 4096) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.dim = inner.dim
+        self._one = functools.lru_cache(maxsize=size)(self._embed_one)
+
+    def _embed_one(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+        vectors, layers = self.inner.embed_with_layers([text])
+        vectors.flags.writeable = layers.flags.writeable = False
+        return vectors, layers
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        return self.embed_with_layers(texts)[0] if len(texts) == 1 else self.inner.embed(texts)
+
+    def embed_with_layers(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        if len(texts) != 1:
+            return self.inner.embed_with_layers(texts)
+        vectors, layers = self._one(texts[0])
+        return vectors.copy(), layers.copy()
 
 
 AUTO = "auto"

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from medcite.index import layout
@@ -15,6 +16,7 @@ from medcite.index.embedder import (
     FAKE_MODEL_NAME,
     INT8_MODEL_NAME,
     MODEL_NAME,
+    CachingEmbedder,
     resolve_kind,
 )
 from medcite.index.errors import IndexMismatchError, IndexMissingError
@@ -103,3 +105,22 @@ def test_reencode_of_a_missing_index_is_a_one_line_error(
     assert cli.main(["--embedder", "fake", "reencode", "--index", str(tmp_path / "no")]) == 2
     [line] = capsys.readouterr().err.splitlines()
     assert line.startswith("medcite: error:") and "no index" in line
+
+
+def test_a_repeated_question_is_embedded_once() -> None:
+    inner = FakeEmbedder()
+    cached = CachingEmbedder(inner)
+    first = cached.embed(["what is asthma"])
+    first[0, 0] = 42.0  # the caller's copy; the cache keeps its own
+    again, layers = cached.embed_with_layers(["what is asthma"])
+    assert inner.calls == [1]
+    assert np.array_equal(again, inner.embed(["what is asthma"]))
+    assert layers.shape[0] == 1 and cached.name == inner.name and cached.dim == inner.dim
+
+
+def test_batches_pass_through_the_cache_uncached() -> None:
+    inner = FakeEmbedder()
+    cached = CachingEmbedder(inner)
+    cached.embed(["a b", "c d"])
+    cached.embed(["a b", "c d"])
+    assert inner.calls == [2, 2]

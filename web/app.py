@@ -19,7 +19,7 @@ from fastapi.templating import Jinja2Templates
 from medcite.chat.answer import MAX_QUESTION_CHARS
 from medcite.chat.conversation import ConversationStore
 from medcite.chat.feedback import FeedbackStore, feedback_path
-from medcite.index.embedder import Embedder, make_embedder
+from medcite.index.embedder import CachingEmbedder, Embedder, make_embedder
 from medcite.index.layout import current_model
 from medcite.index.reader import IndexHolder
 from medcite.index.threads import limit_threads
@@ -79,12 +79,14 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> FastA
         model: Embedder = (
             embedder
             if embedder is not None
-            else await run_in_threadpool(
-                partial(
-                    make_embedder,
-                    settings.embedder,
-                    index_model=current_model(settings.index),
-                    threads=settings.query_threads,
+            else CachingEmbedder(
+                await run_in_threadpool(
+                    partial(
+                        make_embedder,
+                        settings.embedder,
+                        index_model=current_model(settings.index),
+                        threads=settings.query_threads,
+                    )
                 )
             )
         )
