@@ -1,22 +1,30 @@
 """Calibrate when `ask` answers and when it says the articles do not cover the question:
 the shipped default policy (chat/data/abstain-policy.json).
 
-    python bench/calibrate.py [--index DIR] [--write-default]
+    python bench/calibrate.py [--full-index DIR] [--quickstart-index DIR] [--write-default]
 
-Collects the answer evidence (chat.answer.Evidence) of every dev question, answerable
-(questions-dev.jsonl) and unanswerable (unanswerable-dev.jsonl, drug and herb questions), as
-`ask` itself computes it (chat.calibration.collect_evidence: spelling, follow-up, hybrid
-search, evidence), fits a logistic regression on them (chat.calibration.fit_logistic, the fit
-`medcite calibrate` makes for an index's own questions), and picks the cut-off: the highest one
-that still answers at least 99.9% of the answerable dev questions. Dev questions are templated
-and easy; a cut-off that drops even a few of them drops many real ones, so the spare margin
-goes to answering. The fit is checked on two halves (fit on one, score the other) and on the
-hand-written patient-style questions in bench/data/patient-questions.jsonl. Prints the policy;
+Collects the answer evidence (chat.answer.Evidence) of four sets of questions, as `ask` itself
+computes it (chat.calibration.collect_evidence), each over the index it is written for:
+
+- `dev`: every fourth MedQuAD dev question (questions-dev.jsonl; answerable, templated), full;
+- `drugs`: the drug and herb questions (unanswerable-dev.jsonl), full;
+- `real-full`: the tuning half of bench/data/real/questions-full.jsonl, full;
+- `real-quickstart`: the tuning half of bench/data/real/questions-quickstart.jsonl, quickstart.
+
+It fits one logistic regression of answerable against unanswerable over all of them
+(chat.calibration.fit_logistic, the fit `medcite calibrate` makes for an index's own
+questions) and picks the lowest cut-off that still refuses at least 93% of the unanswerable
+real-style questions and 95% of the drug questions (the issue's floors): every answer the
+floors allow is given. The first policy (fitted on dev questions alone, cut-off answering
+99.9% of them) refused a third of the real-style questions the articles answer.
+
+The fit is also checked on halves (fit on even rows, score odd, and back). Prints the rates;
 writes bench/results/calibration.json, and with --write-default the shipped policy file."""
 
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 
@@ -25,48 +33,73 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 from common import SHARED_CORPUS, print_table, write_result  # noqa: E402
 
-from medcite.chat.answer import DEFAULT_POLICY_FILE, AbstainPolicy  # noqa: E402
+from medcite.chat.answer import DEFAULT_POLICY_FILE  # noqa: E402
 from medcite.chat.calibration import (  # noqa: E402
+    FEATURES,
     collect_evidence,
-    cut_off,
     feature_rows,
     fit_logistic,
+    policy_from_weights,
     write_policy,
 )
-from medcite.chat.evaluation.questions import load_questions  # noqa: E402
-from medcite.index.embedder import SentenceTransformerEmbedder  # noqa: E402
+from medcite.chat.evaluation.questions import load_questions, select_split  # noqa: E402
+from medcite.index.embedder import make_embedder  # noqa: E402
 from medcite.index.reader import open_index  # noqa: E402
 from medcite.index.threads import limit_threads  # noqa: E402
 
-ANSWER_FLOOR = 0.999
-PATIENTS = Path(__file__).parent / "data" / "patient-questions.jsonl"
+REAL = Path(__file__).parent / "data" / "real"
+TMP = Path(__file__).parent / "results" / "tmp"
+ABSTAIN_REAL = 0.93
+ABSTAIN_DRUGS = 0.95
+L2 = 1e-3
 
 
-def features(index, embedder, path: Path) -> np.ndarray:
-    """One row [1, dense, coverage, unknown] per question, from `ask`'s own evidence."""
-    questions = load_questions(path)
+def evidence_rows(index_dir: Path, path: Path, *, split: str = "", every: int = 1):
+    """(features, answerable) of the questions in ``path`` over the index at ``index_dir``."""
+    index = open_index(index_dir)
+    embedder = make_embedder(index_model=index.manifest.model, threads=1)
+    questions = load_questions(path)[::every]
+    questions = select_split(questions, split) if split else questions
     evidence = collect_evidence(index, embedder, [q.text for q in questions])
-    judged = [e for e in evidence if e is not None]
-    if len(judged) != len(questions):
-        raise RuntimeError(f"ask judged {len(judged)} of {len(questions)} questions")
-    return feature_rows(judged)
+    judged = [(q, e) for q, e in zip(questions, evidence, strict=True) if e is not None]
+    return feature_rows([e for _, e in judged]), np.array([q.answerable for q, _ in judged])
 
 
-def rates(w: np.ndarray, threshold: float, sets: dict[str, np.ndarray]) -> dict[str, float]:
-    return {
-        "answered_dev": float(((sets["answerable"] @ w) >= threshold).mean()),
-        "abstained_unanswerable": float(((sets["unanswerable"] @ w) < threshold).mean()),
-        "answered_patients": float(((sets["patients"] @ w) >= threshold).mean()),
-    }
+def lowest_cut_off(z_unanswerable: np.ndarray, abstain: float) -> float:
+    """The lowest cut-off (answer when z >= it) that refuses at least ``abstain`` of them."""
+    ranked = np.sort(z_unanswerable)
+    need = max(1, math.ceil(abstain * len(ranked) - 1e-9))
+    z = float(ranked[need - 1])
+    return z + 1e-9 * max(1.0, abs(z))
+
+
+def choose(w: np.ndarray, sets: dict[str, tuple[np.ndarray, np.ndarray]]) -> float:
+    real_u = np.concatenate([x[~y] @ w for name, (x, y) in sets.items() if name.startswith("real")])
+    drugs = sets["drugs"][0] @ w
+    return max(lowest_cut_off(real_u, ABSTAIN_REAL), lowest_cut_off(drugs, ABSTAIN_DRUGS))
+
+
+def rates(w: np.ndarray, cut: float, sets: dict[str, tuple[np.ndarray, np.ndarray]]) -> dict:
+    out: dict[str, float] = {}
+    for name, (x, y) in sets.items():
+        answered = (x @ w) >= cut
+        if y.any():
+            out[f"{name} answered"] = round(float(answered[y].mean()), 3)
+        if (~y).any():
+            out[f"{name} refused"] = round(float((~answered[~y]).mean()), 3)
+    return out
+
+
+def fit(sets: dict[str, tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+    x = np.vstack([x for x, _ in sets.values()])
+    y = np.concatenate([y for _, y in sets.values()]).astype(np.float64)
+    return fit_logistic(x, y, l2=L2)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument(
-        "--index",
-        type=Path,
-        default=Path(__file__).resolve().parent / "results" / "tmp" / "full-index",
-    )
+    parser.add_argument("--full-index", type=Path, default=TMP / "full-int8")
+    parser.add_argument("--quickstart-index", type=Path, default=TMP / "qs-int8")
     parser.add_argument(
         "--write-default",
         action="store_true",
@@ -74,64 +107,54 @@ def main() -> None:
     )
     args = parser.parse_args()
     limit_threads(1)
-    index = open_index(args.index)
-    embedder = SentenceTransformerEmbedder()
     sets = {
-        "answerable": features(index, embedder, SHARED_CORPUS / "questions-dev.jsonl"),
-        "unanswerable": features(index, embedder, SHARED_CORPUS / "unanswerable-dev.jsonl"),
-        "patients": features(index, embedder, PATIENTS),
+        "dev": evidence_rows(args.full_index, SHARED_CORPUS / "questions-dev.jsonl", every=4),
+        "drugs": evidence_rows(args.full_index, SHARED_CORPUS / "unanswerable-dev.jsonl"),
+        "real-full": evidence_rows(args.full_index, REAL / "questions-full.jsonl", split="tune"),
+        "real-quickstart": evidence_rows(
+            args.quickstart_index, REAL / "questions-quickstart.jsonl", split="tune"
+        ),
     }
-
-    def fit(a: np.ndarray, u: np.ndarray) -> np.ndarray:
-        x = np.vstack([a, u])
-        y = np.concatenate([np.ones(len(a)), np.zeros(len(u))])
-        # 1e-4 keeps the patient-style answer rate highest among the settings that abstain
-        # on 90% of the unanswerable questions.
-        return fit_logistic(x, y, l2=1e-4)
-
     rows = []
-    halves = {name: (data[0::2], data[1::2]) for name, data in sets.items()}
+    halves = {name: ((x[0::2], y[0::2]), (x[1::2], y[1::2])) for name, (x, y) in sets.items()}
     for label, (fit_on, score_on) in (
-        ("fit on even, score odd", (0, 1)),
-        ("fit on odd, score even", (1, 0)),
+        ("fit even, score odd", (0, 1)),
+        ("fit odd, score even", (1, 0)),
     ):
-        w = fit(halves["answerable"][fit_on], halves["unanswerable"][fit_on])
-        threshold = cut_off(halves["answerable"][fit_on] @ w, ANSWER_FLOOR)
-        scored = {name: halves[name][score_on] for name in sets}
-        rows.append({"split": label, **rates(w, threshold, scored)})
-    w = fit(sets["answerable"], sets["unanswerable"])
-    threshold = cut_off(sets["answerable"] @ w, ANSWER_FLOOR)
-    rows.append({"split": "all dev (chosen)", **rates(w, threshold, sets)})
-    print_table(rows)
-    counts = {name: len(data) for name, data in sets.items()}
-    policy = AbstainPolicy(
-        bias=round(float(w[0] - threshold), 2),  # shifted so that confidence 0.5 is the cut-off
-        w_dense=round(float(w[1]), 2),
-        w_cover=round(float(w[2]), 2),
-        w_unknown=round(float(w[3]), 2),
-        threshold=0.5,
+        part = {name: h[fit_on] for name, h in halves.items()}
+        w = fit(part)
+        scored = {name: h[score_on] for name, h in halves.items()}
+        rows.append({"split": label, **rates(w, choose(w, part), scored)})
+    w = np.round(fit(sets), 3)  # a readable file; the cut-off is chosen for these weights
+    cut = choose(w, sets)
+    rows.append({"split": "all (chosen)", **rates(w, cut, sets)})
+    for row in rows:
+        print(row)
+    counts = {name: int(len(y)) for name, (_, y) in sets.items()}
+    policy = policy_from_weights(
+        w,
+        cut,
         source=(
-            f"shipped default: bench/calibrate.py, a logistic regression of"
-            f" {counts['answerable']:,} answerable against {counts['unanswerable']:,}"
-            " unanswerable MedQuAD dev questions (questions-dev.jsonl, unanswerable-dev.jsonl:"
-            f" drugs and herbs) over {args.index.name}, cut-off answering {ANSWER_FLOOR:.1%} of"
-            " the answerable ones"
+            "shipped default: bench/calibrate.py, a logistic regression over "
+            + ", ".join(f"{n:,} {name}" for name, n in counts.items())
+            + f" questions; cut-off refusing {ABSTAIN_REAL:.0%} of the unanswerable real-style"
+            f" and {ABSTAIN_DRUGS:.0%} of the drug questions"
         ),
     )
     print(policy)
     if args.write_default:
-        write_policy(DEFAULT_POLICY_FILE, policy, fitted={"answer_rate": ANSWER_FLOOR, **counts})
+        write_policy(
+            DEFAULT_POLICY_FILE,
+            policy,
+            fitted={"features": list(FEATURES), "l2": L2, "questions": counts},
+        )
         print(f"wrote {DEFAULT_POLICY_FILE}")
     path = write_result(
         "calibration",
-        {
-            "answer_floor": ANSWER_FLOOR,
-            "policy": policy.to_json(),
-            "rows": rows,
-            "counts": counts,
-        },
+        {"policy": policy.to_json(), "rows": rows, "counts": counts, "l2": L2},
     )
     print(f"wrote {path}")
+    print_table(rows)
 
 
 if __name__ == "__main__":

@@ -70,10 +70,28 @@ def collect_evidence(
     return out
 
 
+FEATURES = ("dense", "coverage", "unknown", "title_coverage", "label")
+
+
 def feature_rows(evidence: Sequence[Evidence]) -> np.ndarray:
-    """One row [1, dense, coverage, unknown] per question."""
-    rows = [[1.0, e.dense, e.coverage, float(e.unknown)] for e in evidence]
-    return np.array(rows, dtype=np.float64).reshape(len(rows), 4)
+    """One row [1, dense, coverage, unknown, title_coverage, label] per question."""
+    rows = [[1.0, *(float(getattr(e, name)) for name in FEATURES)] for e in evidence]
+    return np.array(rows, dtype=np.float64).reshape(len(rows), 1 + len(FEATURES))
+
+
+def policy_from_weights(w: np.ndarray, threshold: float, source: str) -> AbstainPolicy:
+    """The policy for logistic weights ``w`` (bias first, then ``FEATURES``) and a cut-off on
+    the linear score, shifted so that confidence 0.5 is the cut-off."""
+    return AbstainPolicy(
+        bias=float(w[0] - threshold),
+        w_dense=float(w[1]),
+        w_cover=float(w[2]),
+        w_unknown=float(w[3]),
+        w_title=float(w[4]),
+        w_label=float(w[5]),
+        threshold=0.5,
+        source=source,
+    )
 
 
 def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = L2, steps: int = 100) -> np.ndarray:
@@ -119,15 +137,7 @@ def fit_policy(
         raise InputError(f"the answer rate must be above 0 and at most 1, not {answer_rate}")
     a, u = feature_rows(answerable), feature_rows(unanswerable)
     w = fit_logistic(np.vstack([a, u]), np.r_[np.ones(len(a)), np.zeros(len(u))], l2=l2)
-    threshold = cut_off(a @ w, answer_rate)
-    return AbstainPolicy(
-        bias=float(w[0] - threshold),
-        w_dense=float(w[1]),
-        w_cover=float(w[2]),
-        w_unknown=float(w[3]),
-        threshold=0.5,
-        source=source,
-    )
+    return policy_from_weights(w, cut_off(a @ w, answer_rate), source)
 
 
 def require_both_kinds(questions: Sequence[Question], name: str) -> None:
@@ -163,7 +173,7 @@ class Calibration:
             },
             "answered_answerable": round(self.answered, 4),
             "abstained_unanswerable": round(self.abstained, 4),
-            "features": ["dense", "coverage", "unknown"],
+            "features": list(FEATURES),
             "l2": L2,
         }
 

@@ -68,7 +68,11 @@ def best_window(
     roots: dict[str, float] = {}
     for term, weight in weights.items():
         roots[_root(term)] = max(roots.get(_root(term), 0.0), weight)
-    weights = {t: w for t, w in roots.items() if t not in title_terms} or roots
+    asked = {t: w for t, w in roots.items() if t not in title_terms}
+    # An opening sentence says what the topic is: it answers "what is glaucoma", where the
+    # question names nothing but the topic, and not "how is glaucoma treated".
+    opening_answers = not asked
+    weights = asked or roots
     total = sum(weights.values()) or 1.0
     sentence_terms = [
         {_root(t) for t in terms(passage.text[s - passage.start : e - passage.start])}
@@ -102,7 +106,7 @@ def best_window(
             coverage = sum(w for t, w in weights.items() if t in covered) / total
             # Prefer short windows at equal coverage: every extra sentence costs a little.
             # The opening sentence is favoured, if it speaks to the question at all.
-            lead = all(asks[:i]) and bool(sentence_terms[i] & weights.keys())
+            lead = opening_answers and all(asks[:i]) and bool(sentence_terms[i] & weights.keys())
             score = coverage + (LEAD_BONUS if lead else 0.0) - 0.02 * (j - i) - 0.01 * i
             score -= ITEM_PENALTY if items[i] else 0.0
             score += MEANING_WEIGHT * closest

@@ -60,9 +60,17 @@ def ensure_int8(cache_dir: Path | None = None) -> Path:
     return path
 
 
-def build_int8(target: Path, weights: Path | None = None) -> Path:
+def build_int8(
+    target: Path,
+    weights: Path | None = None,
+    *,
+    quantise: str = "shipped",
+) -> Path:
     """Export the model to ONNX (fp32, pooled layer states out) and quantise it to dynamic int8
-    at ``target``. Needs PyTorch and transformers; written atomically."""
+    at ``target``. Needs PyTorch and transformers; written atomically. ``quantise`` is
+    "shipped" (see the module's notes); bench/bench_embedders.py also builds "fp32" (no
+    quantisation), "all-matmul" (every MatMul, per channel) and "naive" (every MatMul and the
+    embedding Gathers, one scale per tensor: the first attempt's settings)."""
     try:
         import onnx
         import torch
@@ -130,14 +138,18 @@ def build_int8(target: Path, weights: Path | None = None) -> Path:
             and "/output/dense/" in node.name
             and "/attention/" not in node.name
         ]
-        quantize_dynamic(
-            str(fp32),
-            str(quantised),
-            weight_type=QuantType.QInt8,
-            per_channel=True,
-            op_types_to_quantize=["MatMul"],
-            nodes_to_exclude=down,
-        )
+        if quantise == "fp32":
+            os.replace(fp32, quantised)
+        else:
+            naive = quantise == "naive"
+            quantize_dynamic(
+                str(fp32),
+                str(quantised),
+                weight_type=QuantType.QInt8,
+                per_channel=not naive,
+                op_types_to_quantize=["MatMul", "Gather"] if naive else ["MatMul"],
+                nodes_to_exclude=down if quantise == "shipped" else [],
+            )
         os.replace(quantised, target)
     return target
 

@@ -101,11 +101,26 @@ def test_policy_file_round_trips(tmp_path: Path) -> None:
     assert json.loads(path.read_text())["fitted"] == {"answer_rate": 0.9}
 
 
-def test_shipped_default_policy_is_the_medquad_fit_read_from_its_file() -> None:
+def test_policy_file_round_trips_the_topic_weights(tmp_path: Path) -> None:
+    policy = AbstainPolicy(-3.0, 7.5, 2.0, -1.0, 0.5, w_title=1.5, w_label=0.25)
+    write_policy(tmp_path / "p.json", policy)
+    assert AbstainPolicy.load(tmp_path / "p.json") == policy
+
+
+def test_a_version_1_policy_file_reads_with_no_topic_weights(tmp_path: Path) -> None:
+    path = tmp_path / "old.json"
+    fields = {"bias": -3.0, "w_dense": 7.5, "w_cover": 2.0, "w_unknown": -1.0, "threshold": 0.5}
+    path.write_text(json.dumps({"format": "medcite-abstain-policy", "format_version": 1, **fields}))
+    assert AbstainPolicy.load(path) == AbstainPolicy(**fields)
+
+
+def test_shipped_default_policy_is_read_from_its_file_and_says_how_it_was_fitted() -> None:
     data = json.loads(DEFAULT_POLICY_FILE.read_text())
-    shipped = AbstainPolicy(-10.28, 14.74, 5.99, -2.4, 0.5)
-    assert shipped == DEFAULT_POLICY
-    assert DEFAULT_POLICY.source == data["source"] and "MedQuAD" in data["source"]
+    assert AbstainPolicy.load(DEFAULT_POLICY_FILE) == DEFAULT_POLICY
+    assert DEFAULT_POLICY.source == data["source"] and "bench/calibrate.py" in data["source"]
+    # More of the question found in the top passage, or its named topic in the title, can
+    # only raise the confidence.
+    assert DEFAULT_POLICY.w_cover > 0 and DEFAULT_POLICY.w_title >= 0
 
 
 @pytest.mark.parametrize("missing", ["unanswerable", "answerable"])
