@@ -51,16 +51,12 @@ class Evidence:
     dense: float  # best passage cosine among the hits
     coverage: float  # share of the question's idf weight found in the top hit's title and text
     unknown: bool  # the question uses a word no article uses (often a drug name)
-    # Share of the weight of the question's naming words (rare ones: a condition, a body part)
-    # found in the top article's title or synonyms: "tarsal tunnel" against "Carpal Tunnel
-    # Syndrome" finds one of two. 1.0 when the question names nothing.
-    title_coverage: float = 1.0
     label: float = 0.0  # cosine of the question to the top passage's "Title — Heading"
 
 
 POLICY_FORMAT = "medcite-abstain-policy"
-POLICY_FORMAT_VERSION = 2  # 2 added w_title and w_label; a version 1 file reads as 0 for them
-WEIGHTS = ("bias", "w_dense", "w_cover", "w_unknown", "threshold", "w_title", "w_label")
+POLICY_FORMAT_VERSION = 2  # 2 added w_label; a version 1 file reads as 0 for it
+WEIGHTS = ("bias", "w_dense", "w_cover", "w_unknown", "threshold", "w_label")
 # The shipped policy, fitted on MedQuAD's templated dev questions (see its "source").
 DEFAULT_POLICY_FILE = Path(__file__).parent / "data" / "abstain-policy.json"
 
@@ -68,8 +64,7 @@ DEFAULT_POLICY_FILE = Path(__file__).parent / "data" / "abstain-policy.json"
 @dataclass(frozen=True)
 class AbstainPolicy:
     """confidence = logistic(bias + w_dense * dense + w_cover * coverage + w_unknown * unknown
-    + w_title * title_coverage + w_label * label); the answer is given when confidence >=
-    threshold.
+    + w_label * label); the answer is given when confidence >= threshold.
 
     The numbers are fitted, so they are data: a policy file (``load``), either the one
     shipped in chat/data or the one `medcite calibrate` writes beside an index's manifest.
@@ -80,7 +75,6 @@ class AbstainPolicy:
     w_cover: float = 0.0
     w_unknown: float = 0.0
     threshold: float = 0.5
-    w_title: float = 0.0
     w_label: float = 0.0
     source: str = field(default="", compare=False)  # where the numbers came from
 
@@ -90,7 +84,6 @@ class AbstainPolicy:
             + self.w_dense * evidence.dense
             + self.w_cover * evidence.coverage
             + self.w_unknown * evidence.unknown
-            + self.w_title * evidence.title_coverage
             + self.w_label * evidence.label
         )
         return 1.0 / (1.0 + math.exp(-max(min(z, 50.0), -50.0)))
@@ -105,7 +98,6 @@ class AbstainPolicy:
             "w_dense": self.w_dense,
             "w_cover": self.w_cover,
             "w_unknown": self.w_unknown,
-            "w_title": self.w_title,
             "w_label": self.w_label,
             "threshold": self.threshold,
             **extra,
@@ -127,7 +119,7 @@ class AbstainPolicy:
             )
         numbers = {}
         for name in WEIGHTS:
-            value = data.get(name, 0.0 if name in ("w_title", "w_label") else None)
+            value = data.get(name, 0.0 if name == "w_label" else None)
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise IndexCorruptError(f"{path}: {name!r} must be a number")
             if not math.isfinite(value):
@@ -278,20 +270,13 @@ def answer_evidence(
 ) -> Evidence:
     unknown = bool(index.speller.unknown_words(question))
     if not hits:
-        return Evidence(0.0, 0.0, unknown, 0.0)
+        return Evidence(0.0, 0.0, unknown)
     dense = max(hit.signal("dense", 0.0) for hit in hits)
     top = hits[0]
     present = set(terms(top.title + " " + top.passage.text))
     total = sum(weights.values())
     coverage = sum(w for t, w in weights.items() if t in present) / total if total else 0.0
-    naming = {t: w for t, w in weights.items() if w >= TOPIC_IDF}
-    document = index.document(top.passage.doc_id)
-    synonyms = dict(document.metadata).get("synonyms", "") if document is not None else ""
-    named = set(terms(top.title + " " + synonyms))
-    title_coverage = (
-        sum(w for t, w in naming.items() if t in named) / sum(naming.values()) if naming else 1.0
-    )
-    return Evidence(dense, coverage, unknown, title_coverage, top.signal("label", 0.0))
+    return Evidence(dense, coverage, unknown, top.signal("label", 0.0))
 
 
 def suggested_topics(hits: list[Hit], limit: int = 5) -> tuple[Topic, ...]:

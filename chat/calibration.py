@@ -70,11 +70,11 @@ def collect_evidence(
     return out
 
 
-FEATURES = ("dense", "coverage", "unknown", "title_coverage", "label")
+FEATURES = ("dense", "coverage", "unknown", "label")
 
 
 def feature_rows(evidence: Sequence[Evidence]) -> np.ndarray:
-    """One row [1, dense, coverage, unknown, title_coverage, label] per question."""
+    """One row [1, dense, coverage, unknown, label] per question."""
     rows = [[1.0, *(float(getattr(e, name)) for name in FEATURES)] for e in evidence]
     return np.array(rows, dtype=np.float64).reshape(len(rows), 1 + len(FEATURES))
 
@@ -87,8 +87,7 @@ def policy_from_weights(w: np.ndarray, threshold: float, source: str) -> Abstain
         w_dense=float(w[1]),
         w_cover=float(w[2]),
         w_unknown=float(w[3]),
-        w_title=float(w[4]),
-        w_label=float(w[5]),
+        w_label=float(w[4]),
         threshold=0.5,
         source=source,
     )

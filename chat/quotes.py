@@ -41,12 +41,12 @@ def query_weights(question: str, idf: Callable[[str], float]) -> dict[str, float
 
 
 def sentence_similarity(embedder: Embedder, question_vector: np.ndarray) -> Meaning:
-    """``Meaning`` by the embedding model: one batch per call."""
+    """``Meaning`` by the embedding model: one batched run per call."""
 
     def similarity(sentences: Sequence[str]) -> Sequence[float]:
         if not sentences:
             return []
-        return [float(v) for v in embedder.embed(list(sentences)) @ question_vector]
+        return [float(v) for v in embedder.embed_batch(list(sentences)) @ question_vector]
 
     return similarity
 
@@ -81,24 +81,32 @@ def best_window(
     sentence_words = [
         len(passage.text[s - passage.start : e - passage.start].split()) for s, e in spans
     ]
-    # A sentence that asks a question (many articles open by repeating theirs) answers nothing.
-    asks = [passage.text[e - passage.start - 1] == "?" for s, e in spans]
+    # A sentence that asks a question (many articles open by repeating theirs) answers
+    # nothing, and an aside in brackets ("(Watch the video to learn how exercise helped...")
+    # is not what was asked: neither is quoted.
+    unquotable = [
+        passage.text[e - passage.start - 1] == "?" or passage.text[s - passage.start] == "("
+        for s, e in spans
+    ]
     # A list item torn from its list ("- flu, common cold") makes a poor opening.
     items = [passage.text[s - passage.start] in "-•*" for s, e in spans]
-    similar = (
-        list(meaning([passage.text[s - passage.start : e - passage.start] for s, e in spans]))
-        if meaning is not None
-        else [0.0] * len(spans)
-    )
+    similar = [0.0] * len(spans)
+    if meaning is not None:
+        scored = [i for i in range(len(spans)) if not unquotable[i]]
+        texts = [
+            passage.text[spans[i][0] - passage.start : spans[i][1] - passage.start] for i in scored
+        ]
+        for i, value in zip(scored, meaning(texts), strict=True):
+            similar[i] = value
     best: Window | None = None
     for i in range(len(spans)):
-        if asks[i]:
+        if unquotable[i]:
             continue
         covered: set[str] = set()
         count = 0
         closest = 0.0
         for j in range(i, min(i + MAX_WINDOW_SENTENCES, len(spans))):
-            if j > i and (asks[j] or count + sentence_words[j] > max_words):
+            if j > i and (unquotable[j] or count + sentence_words[j] > max_words):
                 break
             covered |= sentence_terms[j]
             count += sentence_words[j]
@@ -106,7 +114,9 @@ def best_window(
             coverage = sum(w for t, w in weights.items() if t in covered) / total
             # Prefer short windows at equal coverage: every extra sentence costs a little.
             # The opening sentence is favoured, if it speaks to the question at all.
-            lead = opening_answers and all(asks[:i]) and bool(sentence_terms[i] & weights.keys())
+            lead = (
+                opening_answers and all(unquotable[:i]) and bool(sentence_terms[i] & weights.keys())
+            )
             score = coverage + (LEAD_BONUS if lead else 0.0) - 0.02 * (j - i) - 0.01 * i
             score -= ITEM_PENALTY if items[i] else 0.0
             score += MEANING_WEIGHT * closest
@@ -189,8 +199,8 @@ def select_windows(
     passages when they cover the question nearly as well and are from other sections."""
     if not hits:
         return []
-    # Meaning costs one model run over the passage's sentences (about 10 ms a sentence on one
-    # core), so only the first quote, the one that must answer, pays for it.
+    # Meaning costs one model run over the passage's sentences (about 15 ms on one core), so
+    # only the first quote, the one that must answer, pays for it.
     windows = [best_window(hits[0], weights, meaning=meaning)]
     windows += [best_window(hit, weights) for hit in hits[1:candidates]]
     chosen = [windows[0]]

@@ -137,12 +137,7 @@ def diversify(hits: list[Hit], per_article: int) -> list[Hit]:
 
 
 def _lexical(index: Index, query: str, k: int, filters: Filters) -> list[tuple[int, float]]:
-    if not filters:
-        return index.lexical(query, k)
-    with index.connection() as conn:
-        return store.lexical_search(
-            conn, query, k, sources=filters.sources, doc_ids=filters.doc_ids
-        )
+    return index.lexical(query, k, sources=filters.sources, doc_ids=filters.doc_ids)
 
 
 def _dense(

@@ -190,6 +190,24 @@ class OnnxEmbedder:
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         return self.embed_with_layers(texts)[0]
 
+    def embed_batch(self, texts: Sequence[str], size: int = 32) -> np.ndarray:
+        """The texts in padded batches of ``size``: one run for a passage's sentences."""
+        out = np.zeros((len(texts), self.dim), np.float32)
+        encodings = self._tokenizer.encode_batch(list(texts))
+        for start in range(0, len(encodings), size):
+            batch = encodings[start : start + size]
+            width = max(len(e.ids) for e in batch)
+            feed = {name: np.zeros((len(batch), width), np.int64) for name in INPUTS}
+            for row, encoding in enumerate(batch):
+                feed["input_ids"][row, : len(encoding.ids)] = encoding.ids
+                feed["attention_mask"][row, : len(encoding.ids)] = encoding.attention_mask
+                feed["token_type_ids"][row, : len(encoding.ids)] = encoding.type_ids
+            with self._lock:
+                (layers,) = self._session.run(["layers"], feed)
+            out[start : start + len(batch)] = layers[:, -1, :]
+        out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
+        return out
+
     def embed_with_layers(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         pooled = np.zeros((len(texts), 6, self.dim), np.float32)
         for row, encoding in enumerate(self._tokenizer.encode_batch(list(texts))):

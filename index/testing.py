@@ -41,6 +41,9 @@ class FakeEmbedder:
                 out[row, 0] = 1.0
         return out
 
+    def embed_batch(self, texts: Sequence[str]) -> np.ndarray:
+        return self.embed(texts)
+
     def embed_with_layers(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """One "layer": the vector itself."""
         vectors = self.embed(texts)

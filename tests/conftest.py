@@ -13,10 +13,27 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from medcite.chat import calibration
+from medcite.chat.answer import AbstainPolicy
 from medcite.index.testing import CORPUS, FakeEmbedder, write_jsonl
 from medcite.ingest.pipeline import ingest
 from medcite.web.app import create_app
 from medcite.web.config import Settings
+
+# The fake embedder's cosines are not the real model's, so the shipped policy (fitted on real
+# evidence) means nothing for its indexes. Unit tests answer by a fixed policy of their own:
+# the first shipped fit, which answers the fixture corpus's questions and refuses drug names.
+FAKE_INDEX_POLICY = AbstainPolicy(
+    -10.28, 14.74, 5.99, -2.4, 0.5, source="tests: the policy for fake-embedder indexes"
+)
+
+
+@pytest.fixture(autouse=True)
+def fake_index_policy(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Indexes without their own policy file answer by ``FAKE_INDEX_POLICY``, except in the
+    real-model tests, which use the shipped one."""
+    if request.node.get_closest_marker("slow") is None:
+        monkeypatch.setattr(calibration, "DEFAULT_POLICY", FAKE_INDEX_POLICY)
 
 
 @pytest.fixture(scope="session")

@@ -7,19 +7,16 @@ import pytest
 from medcite.chat.answer import (
     MAX_QUESTION_CHARS,
     AbstainPolicy,
-    answer_evidence,
     suggested_topics,
     topic_of,
 )
 from medcite.chat.answer import ask as ask_with_triage
 from medcite.chat.conversation import ConversationStore
-from medcite.chat.quotes import query_weights
-from medcite.chat.retrieve import search
 from medcite.chat.triage import make_triage
 from medcite.chat.types import ANSWERED, CLARIFY, EMERGENCY, NOT_COVERED, Topic, resolve_follow_up
 from medcite.index.errors import InputError
 from medcite.index.reader import Index, open_index
-from medcite.index.testing import CORPUS, FakeEmbedder, article, write_jsonl
+from medcite.index.testing import CORPUS, FakeEmbedder, write_jsonl
 from medcite.index.types import Hit, Passage
 from medcite.ingest.pipeline import ingest
 
@@ -155,40 +152,3 @@ def test_suggested_topics_keep_one_article_per_title_in_rank_order() -> None:
         hit("A", "Shingles"),
     ]
     assert suggested_topics(hits) == (Topic("A", "Shingles"), Topic("C", "Chickenpox"))
-
-
-@pytest.fixture(scope="module")
-def named_index(tmp_path_factory: pytest.TempPathFactory) -> Index:
-    """Carpal tunnel (with a synonym) among 40 other articles, so that its name is rare."""
-    root = tmp_path_factory.mktemp("named")
-    carpal = article(
-        "CARPAL_1",
-        "Carpal Tunnel Syndrome",
-        [("Summary", "Tunnel syndrome symptoms include numbness and tingling in the hand.")],
-        synonyms=["median nerve entrapment"],
-    )
-    others = [
-        article(f"OTHER_{n}", f"Topic {n}", [("Summary", f"Common symptoms of subject{n}.")])
-        for n in range(40)
-    ]
-    ingest([write_jsonl(root / "corpus.jsonl", [carpal, *others])], root / "ix", FakeEmbedder())
-    return open_index(root / "ix")
-
-
-@pytest.mark.parametrize(
-    ("question", "named"),
-    [
-        ("carpal tunnel syndrome symptoms", True),
-        ("median nerve entrapment tunnel syndrome symptoms", True),  # by its synonym
-        ("tarsal tunnel syndrome symptoms", False),  # a near-miss name is not the topic
-    ],
-)
-def test_evidence_knows_whether_the_top_article_is_the_one_named(
-    named_index: Index, question: str, named: bool
-) -> None:
-    hits = search(named_index, FakeEmbedder(), question, k=5, mode="hybrid")
-    assert hits[0].passage.doc_id == "CARPAL_1"
-    weights = query_weights(question, named_index.idf)
-    evidence = answer_evidence(named_index, hits, weights, question)
-    assert (evidence.title_coverage == 1.0) is named
-    assert 0.0 <= evidence.title_coverage <= 1.0

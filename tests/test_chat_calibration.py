@@ -12,6 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 import medcite
+from medcite.chat import calibration
 from medcite.chat.answer import (
     DEFAULT_POLICY,
     DEFAULT_POLICY_FILE,
@@ -101,13 +102,13 @@ def test_policy_file_round_trips(tmp_path: Path) -> None:
     assert json.loads(path.read_text())["fitted"] == {"answer_rate": 0.9}
 
 
-def test_policy_file_round_trips_the_topic_weights(tmp_path: Path) -> None:
-    policy = AbstainPolicy(-3.0, 7.5, 2.0, -1.0, 0.5, w_title=1.5, w_label=0.25)
+def test_policy_file_round_trips_the_label_weight(tmp_path: Path) -> None:
+    policy = AbstainPolicy(-3.0, 7.5, 2.0, -1.0, 0.5, w_label=0.25)
     write_policy(tmp_path / "p.json", policy)
     assert AbstainPolicy.load(tmp_path / "p.json") == policy
 
 
-def test_a_version_1_policy_file_reads_with_no_topic_weights(tmp_path: Path) -> None:
+def test_a_version_1_policy_file_reads_with_no_label_weight(tmp_path: Path) -> None:
     path = tmp_path / "old.json"
     fields = {"bias": -3.0, "w_dense": 7.5, "w_cover": 2.0, "w_unknown": -1.0, "threshold": 0.5}
     path.write_text(json.dumps({"format": "medcite-abstain-policy", "format_version": 1, **fields}))
@@ -118,9 +119,8 @@ def test_shipped_default_policy_is_read_from_its_file_and_says_how_it_was_fitted
     data = json.loads(DEFAULT_POLICY_FILE.read_text())
     assert AbstainPolicy.load(DEFAULT_POLICY_FILE) == DEFAULT_POLICY
     assert DEFAULT_POLICY.source == data["source"] and "bench/calibrate.py" in data["source"]
-    # More of the question found in the top passage, or its named topic in the title, can
-    # only raise the confidence.
-    assert DEFAULT_POLICY.w_cover > 0 and DEFAULT_POLICY.w_title >= 0
+    # A closer passage, and more of the question found in it, can only raise the confidence.
+    assert DEFAULT_POLICY.w_dense > 0 and DEFAULT_POLICY.w_cover > 0
 
 
 @pytest.mark.parametrize("missing", ["unanswerable", "answerable"])
@@ -182,7 +182,7 @@ def test_answering_uses_the_index_policy_when_its_generation_has_one(
 ) -> None:
     question = "How is glaucoma treated?"
     index = open_index(fresh_index_root)
-    assert policy_for(index) is DEFAULT_POLICY
+    assert policy_for(index) is calibration.DEFAULT_POLICY  # no file: the default
     for policy, kind in ((ALWAYS, ANSWERED), (NEVER, NOT_COVERED)):
         write_policy(_own_policy_file(fresh_index_root), policy)
         assert policy_for(index) == policy
@@ -228,7 +228,9 @@ def test_info_shows_which_policy_is_in_force(
 ) -> None:
     assert main(["info", "--index", str(fresh_index_root)]) == 0
     out = capsys.readouterr().out
-    assert "abstention policy: the shipped default" in out and DEFAULT_POLICY.source in out
+    assert (
+        "abstention policy: the shipped default" in out and calibration.DEFAULT_POLICY.source in out
+    )
     write_policy(_own_policy_file(fresh_index_root), NEVER)
     assert main(["info", "--index", str(fresh_index_root)]) == 0
     out = capsys.readouterr().out

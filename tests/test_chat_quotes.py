@@ -85,3 +85,23 @@ def test_a_quote_starts_after_a_heading_run_into_its_sentence() -> None:
     plain = "New York doctors treat glaucoma with laser surgery."
     window = best_window(hit(plain), {"laser": 1.0, "surgeri": 1.0})
     assert plain[window.start : window.end] == plain
+
+
+def test_an_aside_in_brackets_is_not_the_opening_of_a_quote() -> None:
+    text = (
+        "Osteoporosis weakens bones. (Watch the video to learn how exercise helped a woman "
+        "with osteoporosis. Exercise builds bone. Weight-bearing exercise like walking helps "
+        "keep bones strong."
+    )
+    assert quoted(hit(text, "Osteoporosis"), {"exercise": 2.0, "help": 1.0}).startswith(
+        "Weight-bearing exercise like walking helps"
+    )
+
+
+def test_an_opening_sentence_answers_what_is_but_not_how_is_it_treated() -> None:
+    text = (
+        "Glaucoma is a group of diseases that damage the optic nerve. It can cause blindness. "
+        "Medicines and laser surgery can treat glaucoma."
+    )
+    assert quoted(hit(text), {"glaucoma": 1.0}).startswith("Glaucoma is a group")
+    assert quoted(hit(text), {"glaucoma": 1.0, "treat": 2.0}).startswith("Medicines and laser")
