@@ -13,15 +13,33 @@ import pytest
 from medcite.chat.answer import ask as ask_with_triage
 from medcite.chat.retrieve import search
 from medcite.chat.triage import make_triage
-from medcite.chat.types import ANSWERED, NOT_COVERED
+from medcite.chat.types import ANSWERED, CLARIFY, NOT_COVERED
 from medcite.index.embedder import DEFAULT_KIND, Embedder, make_embedder
 from medcite.index.reader import Index, open_index
 from medcite.ingest.pipeline import ingest
 
 QUICKSTART = Path(__file__).resolve().parents[1] / "quickstart" / "corpus.jsonl"
+SEED = Path(__file__).parent / "data" / "small-needle-knife-cervical-spondylosis.txt"
 # The articles the questions below are about, and every eighth other article of the bundled
 # quickstart corpus around them: about 150 articles, embedded in under a minute.
-TOPICS = {"Glaucoma", "Asthma", "Endometriosis", "Gout", "Shingles", "Cataract"}
+TOPICS = {
+    "Glaucoma",
+    "Asthma",
+    "Endometriosis",
+    "Gout",
+    "Shingles",
+    "Cataract",
+    # The examples of issue 10, and the near-miss names they must not be taken for.
+    "Diabetes",
+    "Osteoporosis",
+    "Flu",
+    "Parkinson's Disease",
+    "Heel Injuries and Disorders",
+    "Carpal Tunnel Syndrome",
+    "Heart Attack",
+    "COPD",
+    "Alcohol Use and Older Adults",
+}
 
 pytestmark = pytest.mark.slow
 
@@ -99,3 +117,124 @@ def test_drug_question_is_not_answered(sample_index: Index, model: Embedder) -> 
     answer = ask(sample_index, model, "What should I know about storage and disposal of Abacavir?")
     assert answer.kind == NOT_COVERED
     assert answer.suggestions
+
+
+# --- issue 10: answers that answer, for questions as patients write them ---------------------
+
+
+def first_title(answer) -> str:  # type: ignore[no-untyped-def]
+    return answer.citations[0].title if answer.citations else ""
+
+
+def test_how_is_glaucoma_treated_quotes_a_treatment_not_a_heading(
+    sample_index: Index, model: Embedder
+) -> None:
+    answer = ask(sample_index, model, "how is glaucoma treated?")
+    assert answer.kind == ANSWERED and first_title(answer) == "Glaucoma"
+    first = answer.quotes[0].text
+    assert "treat" in first.lower() and not first.startswith("Surgery Laser")
+
+
+def test_an_aside_about_a_video_is_not_the_answer(sample_index: Index, model: Embedder) -> None:
+    answer = ask(sample_index, model, "what exercises help with osteoporosis")
+    assert answer.kind == ANSWERED and first_title(answer) == "Osteoporosis"
+    assert "exercise" in answer.quotes[0].text.lower()
+    assert not any(quote.text.startswith("(") for quote in answer.quotes)
+
+
+@pytest.mark.parametrize(
+    ("question", "title", "words"),
+    [
+        (
+            "my mom was just diagnosed with shingles, is it contagious to my kids?",
+            "Shingles",
+            ("contagious", "spread"),
+        ),
+        (
+            "my father has parkinsons, what should we expect as it progresses",
+            "Parkinson's Disease",
+            ("parkinson",),
+        ),
+    ],
+)
+def test_a_question_in_a_story_is_answered_from_its_article(
+    sample_index: Index, model: Embedder, question: str, title: str, words: tuple[str, ...]
+) -> None:
+    answer = ask(sample_index, model, question)
+    assert answer.kind == ANSWERED and first_title(answer) == title
+    assert any(word in answer.quotes[0].text.lower() for word in words)
+
+
+def test_a_question_the_articles_do_not_answer_is_not_answered_by_a_near_name(
+    sample_index: Index, model: Embedder
+) -> None:
+    # No quickstart article says how much sleep older adults need.
+    answer = ask(sample_index, model, "how much sleep do older adults need")
+    assert first_title(answer) != "Alcohol Use and Older Adults"
+
+
+def test_a_pronoun_only_first_question_asks_which_condition(
+    sample_index: Index, model: Embedder
+) -> None:
+    answer = ask(sample_index, model, "what are its symptoms")
+    assert answer.kind == CLARIFY and not answer.quotes
+
+
+def test_what_is_copd_does_not_repeat_itself(sample_index: Index, model: Embedder) -> None:
+    answer = ask(sample_index, model, "what is copd")
+    assert answer.kind == ANSWERED and first_title(answer) == "COPD"
+    word_sets = [set(quote.text.lower().split()) for quote in answer.quotes]
+    for i, a in enumerate(word_sets):
+        for b in word_sets[i + 1 :]:
+            assert len(a & b) / len(a | b) < 0.6
+
+
+@pytest.fixture(scope="module")
+def seed_index(tmp_path_factory: pytest.TempPathFactory, model: Embedder) -> Index:
+    """The user's own plain-text article (``../shared/seeds`` style) beside a few bundled ones."""
+    root = tmp_path_factory.mktemp("seed")
+    lines = QUICKSTART.read_text(encoding="utf-8").splitlines()[::50]
+    (root / "some.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    ingest([SEED, root / "some.jsonl"], root / "ix", model)
+    return open_index(root / "ix", model=model.name)
+
+
+def test_the_disclaimer_names_the_publisher_the_settings_give(
+    seed_index: Index, model: Embedder
+) -> None:
+    triage = make_triage(publisher="Cainiu Health")
+    question = "is needle knife therapy suitable for everyone with cervical spondylosis"
+    answer = ask_with_triage(seed_index, model, question, triage=triage)
+    assert answer.kind == ANSWERED and "needle knife" in first_title(answer)
+    assert "Cainiu Health" in answer.disclaimer and "NIH" not in answer.disclaimer
+
+
+@pytest.mark.xfail(strict=True, reason="issue 10: quotes the generic 'not suitable for all'")
+def test_the_seed_article_names_who_should_not_have_the_treatment(
+    seed_index: Index, model: Embedder
+) -> None:
+    answer = ask(seed_index, model, "who should not have needle knife therapy")
+    assert "cervical instability" in " ".join(quote.text for quote in answer.quotes)
+
+
+# Examples the answer logic still gets wrong (see the README's evaluation section): kept as
+# strict expected failures, so a fix shows up as a failure to remove the mark.
+@pytest.mark.xfail(strict=True, reason="issue 10: still refused or answered badly")
+@pytest.mark.parametrize(
+    ("question", "check"),
+    [
+        # The Symptoms section lists thirst, hunger and urination; "Signs of type 1..." wins.
+        ("what are the early signs of type 2 diabetes", lambda a: "thirst" in a.quotes[0].text),
+        ("how long does the flu last", lambda a: a.kind == ANSWERED),
+        ("best treatment for plantar fasciitis", lambda a: a.kind == ANSWERED),
+        (
+            "What are the symptoms of Tarsal tunnel syndrome ?",
+            lambda a: first_title(a) != "Carpal Tunnel Syndrome",
+        ),
+        ("What are the treatments for Heart Block ?", lambda a: first_title(a) != "Heart Attack"),
+    ],
+)
+def test_issue_10_examples_not_yet_right(
+    sample_index: Index, model: Embedder, question: str, check
+) -> None:  # type: ignore[no-untyped-def]
+    assert check(ask(sample_index, model, question))
