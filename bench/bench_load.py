@@ -1,7 +1,7 @@
 """Load on a medcite server: simulated users asking and searching at once, then (optionally)
 bursts beyond capacity to show that refusals come back fast.
 
-    python bench/bench_load.py --index DIR [--embedder minilm|fake]   # starts its own server
+    python bench/bench_load.py --index DIR [--embedder auto|minilm|fake]  # starts its own server
     python bench/bench_load.py --url http://127.0.0.1:8000            # a server already running
       [--users 20] [--seconds 120] [--max-requests 100000] [--ask-share 0.5] [--think 0]
       [--overload [--burst 200]] [--out FILE]
@@ -53,6 +53,8 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).parent))
 from common import SHARED_CORPUS, machine, print_table  # noqa: E402
+
+from medcite.index.embedder import EMBEDDERS  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 PATIENT_FILE = Path(__file__).parent / "data" / "patient-questions.jsonl"
@@ -337,7 +339,7 @@ def main() -> None:
     where = parser.add_mutually_exclusive_group(required=True)
     where.add_argument("--url", help="a running server, e.g. http://127.0.0.1:8000")
     where.add_argument("--index", type=Path, help="start a server on this index")
-    parser.add_argument("--embedder", default="minilm", choices=("minilm", "fake"))
+    parser.add_argument("--embedder", default="auto", choices=EMBEDDERS)
     parser.add_argument("--users", type=int, default=20)
     parser.add_argument("--seconds", type=float, default=120.0, help="0 skips the load run")
     parser.add_argument("--max-requests", type=int, default=100_000)

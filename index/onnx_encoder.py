@@ -17,7 +17,6 @@ import hashlib
 import os
 import sys
 import tempfile
-import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -159,8 +158,9 @@ def build_int8(
 
 class OnnxEmbedder:
     """The int8 encoder behind the ``Embedder`` protocol. One instance per process; ``embed``
-    is thread-safe. ``threads`` is ONNX Runtime's intra-op thread count (1 for serving, where
-    two requests share the two cores; all cores for ingest).
+    is thread-safe without a lock (an ONNX Runtime session runs calls side by side), so two
+    requests use both cores. ``threads`` is ONNX Runtime's intra-op thread count (1 for
+    serving; all cores for ingest).
 
     Each text runs alone: dynamic quantisation scales activations per run, so in a batch a
     text's vector would depend on its neighbours and their padding. Alone is also fastest on
@@ -192,7 +192,6 @@ class OnnxEmbedder:
         self._session = ort.InferenceSession(
             str(graph), options, providers=["CPUExecutionProvider"]
         )
-        self._lock = threading.Lock()
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         return self.embed_with_layers(texts)[0]
@@ -210,8 +209,7 @@ class OnnxEmbedder:
                 feed["input_ids"][row, : len(encoding.ids)] = encoding.ids
                 feed["attention_mask"][row, : len(encoding.ids)] = encoding.attention_mask
                 feed["token_type_ids"][row, : len(encoding.ids)] = encoding.type_ids
-            with self._lock:
-                (layers,) = self._session.run(["layers"], feed)
+            (layers,) = self._session.run(["layers"], feed)
             out[start : start + len(batch)] = layers[:, -1, :]
         out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
         return out
@@ -224,8 +222,7 @@ class OnnxEmbedder:
                 "attention_mask": np.array([encoding.attention_mask], np.int64),
                 "token_type_ids": np.array([encoding.type_ids], np.int64),
             }
-            with self._lock:
-                (layers,) = self._session.run(["layers"], feed)
+            (layers,) = self._session.run(["layers"], feed)
             pooled[row] = layers[0]
         pooled /= np.maximum(np.linalg.norm(pooled, axis=2, keepdims=True), 1e-12)
         vectors = np.ascontiguousarray(pooled[:, -1, :])

@@ -181,7 +181,7 @@ class Index:
             raise IndexMismatchError(
                 f"the index at {self.root} was built with the embedding model "
                 f"{self.manifest.model!r}, but this medcite uses {model!r}. "
-                "Re-ingest into a new index directory."
+                "Use --embedder auto (the default), or `medcite reencode --embedder ...`."
             )
 
     def close(self) -> None:
