@@ -24,7 +24,7 @@ import httpx  # noqa: E402
 
 from medcite.index.embedder import make_embedder  # noqa: E402
 from medcite.index.errors import IndexMissingError  # noqa: E402
-from medcite.index.layout import open_generation  # noqa: E402
+from medcite.index.layout import current_model, open_generation  # noqa: E402
 from medcite.ingest.pipeline import ingest  # noqa: E402
 from medcite.web.app import create_app  # noqa: E402
 from medcite.web.config import Settings  # noqa: E402
@@ -34,7 +34,11 @@ from tests.support import CHROMIUM, CHROMIUM_ARGS, ServerThread  # noqa: E402
 def parse_args(settings: Settings) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--index", type=Path, default=settings.index, help="index directory")
-    parser.add_argument("--embedder", default=settings.embedder, help="minilm or fake")
+    parser.add_argument(
+        "--embedder",
+        default=settings.embedder,
+        help="auto (the index's own), minilm-int8, minilm or fake",
+    )
     parser.add_argument(
         "--corpus",
         type=Path,
@@ -42,7 +46,10 @@ def parse_args(settings: Settings) -> argparse.Namespace:
         help="what to ingest when the index directory holds no index",
     )
     parser.add_argument("--out", type=Path, default=REPO / "docs", help="where the PNGs go")
-    parser.add_argument("--question", default="how is glaucoma treated?")
+    parser.add_argument(
+        "--question",
+        default="my mom was just diagnosed with shingles, is it contagious to my kids?",
+    )
     parser.add_argument("--search", default="glaucoma")
     return parser.parse_args()
 
@@ -106,7 +113,7 @@ def take(base: str, out: Path, question: str, query: str) -> None:
 def main() -> int:
     settings = Settings()
     args = parse_args(settings)
-    embedder = make_embedder(args.embedder)
+    embedder = make_embedder(args.embedder, index_model=current_model(args.index))
     ensure_index(args.index, args.corpus, embedder)
     app = create_app(
         settings.model_copy(update={"index": args.index, "embedder": args.embedder}),
