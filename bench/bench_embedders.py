@@ -12,7 +12,6 @@ default embedder must keep cosine >= 0.99. Writes bench/results/embedders.json."
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 import time
@@ -25,25 +24,19 @@ from common import SHARED_CORPUS, print_table, write_result  # noqa: E402
 
 from medcite.index.embedder import SentenceTransformerEmbedder  # noqa: E402
 from medcite.index.onnx_encoder import OnnxEmbedder, build_int8  # noqa: E402
-from medcite.index.types import Document, Section  # noqa: E402
 from medcite.ingest.chunk import chunk_document, embedding_text  # noqa: E402
+from medcite.ingest.readers import read_paths  # noqa: E402
 
 
 def sample_texts(n: int) -> list[str]:
-    texts = []
-    with (SHARED_CORPUS / "sample" / "corpus.jsonl").open(encoding="utf-8") as handle:
-        for line in handle:
-            record = json.loads(line)
-            sections = tuple(
-                Section(s["id"], s["heading"], s["start"], s["end"]) for s in record["sections"]
-            )
-            document = Document(record["id"], record["title"], record["text"], sections=sections)
-            texts += [
-                embedding_text(document.title, p.heading, p.text) for p in chunk_document(document)
-            ]
-            if len(texts) >= n:
-                return texts[:n]
-    return texts
+    """The embedded texts of the first ``n`` passages of the sample corpus."""
+    documents = read_paths([SHARED_CORPUS / "sample" / "corpus.jsonl"]).documents
+    texts = [
+        embedding_text(document.title, p.heading, p.text)
+        for document in documents
+        for p in chunk_document(document)
+    ]
+    return texts[:n]
 
 
 def timed(fn, texts: list[str]) -> tuple[np.ndarray, float]:

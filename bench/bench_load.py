@@ -36,7 +36,6 @@ import ipaddress
 import json
 import os
 import random
-import signal
 import socket
 import subprocess
 import sys
@@ -52,7 +51,7 @@ from urllib.parse import urlsplit
 import httpx
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import SHARED_CORPUS, machine, print_table  # noqa: E402
+from common import SHARED_CORPUS, machine, print_table, stop_server  # noqa: E402
 
 from medcite.index.embedder import EMBEDDERS  # noqa: E402
 
@@ -317,12 +316,7 @@ def own_server(index: Path, embedder: str, env: dict[str, str]) -> Iterator[str]
                 time.sleep(0.2)
             yield url
         finally:
-            process.send_signal(signal.SIGINT)
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop_server(process)
 
 
 @contextmanager

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -24,7 +23,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import SHARED_CORPUS, print_table, write_result  # noqa: E402
+from common import SHARED_CORPUS, print_table, stop_server, write_result  # noqa: E402
 
 FALLBACK_QUESTIONS = [
     "what is glaucoma",
@@ -99,11 +98,7 @@ def run(index: Path, embedder: str, asks: list[str]) -> dict[str, object]:
             "torch_loaded": torch_loaded(server.pid),
         }
     finally:
-        server.send_signal(signal.SIGINT)
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        stop_server(server)
 
 
 def main() -> None:

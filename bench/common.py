@@ -6,6 +6,8 @@ import json
 import os
 import platform
 import resource
+import signal
+import subprocess
 from pathlib import Path
 
 RESULTS = Path(__file__).parent / "results"
@@ -34,6 +36,16 @@ def write_result(name: str, data: dict[str, object]) -> Path:
     path = RESULTS / f"{name}.json"
     path.write_text(json.dumps({"machine": machine(), **data}, indent=2) + "\n", encoding="utf-8")
     return path
+
+
+def stop_server(process: subprocess.Popen) -> None:
+    """Stop a `medcite serve` this script started: Ctrl-C, then kill after 20 s."""
+    process.send_signal(signal.SIGINT)
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def print_table(rows: list[dict[str, object]]) -> None:

@@ -5,7 +5,6 @@ Marked slow: the first run builds the int8 graph (about 20 s, cached per machine
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from pathlib import Path
@@ -14,9 +13,9 @@ import numpy as np
 import pytest
 
 from medcite.index.embedder import Embedder, SentenceTransformerEmbedder, make_embedder
-from medcite.index.types import Document, Section
 from medcite.ingest.chunk import chunk_document, embedding_text
 from medcite.ingest.pipeline import ingest
+from medcite.ingest.readers import read_paths
 
 QUICKSTART = Path(__file__).resolve().parents[1] / "quickstart" / "corpus.jsonl"
 
@@ -28,18 +27,14 @@ def quickstart_records(every: int) -> list[str]:
     return lines[::every]
 
 
-def passage_texts(records: list[str]) -> list[str]:
-    texts = []
-    for line in records:
-        record = json.loads(line)
-        sections = tuple(
-            Section(s["id"], s["heading"], s["start"], s["end"]) for s in record["sections"]
-        )
-        document = Document(record["id"], record["title"], record["text"], sections=sections)
-        texts += [
-            embedding_text(document.title, p.heading, p.text) for p in chunk_document(document)
-        ]
-    return texts
+def passage_texts(every: int) -> list[str]:
+    """The embedded texts of the passages of every ``every``-th quickstart article."""
+    documents = read_paths([QUICKSTART]).documents[::every]
+    return [
+        embedding_text(document.title, p.heading, p.text)
+        for document in documents
+        for p in chunk_document(document)
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +43,7 @@ def int8() -> Embedder:
 
 
 def test_int8_vectors_stay_within_cosine_0_99_of_fp32(int8: Embedder) -> None:
-    texts = passage_texts(quickstart_records(every=40))  # about 80 passages, short and long
+    texts = passage_texts(every=40)  # about 80 passages, short and long
     assert len(texts) > 60
     fp32 = SentenceTransformerEmbedder()
     reference, reference_layers = fp32.embed_with_layers(texts)
