@@ -13,11 +13,14 @@ numpy. What keeps it faithful to fp32 (cosine >= 0.99 on every sample passage):
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import logging
 import os
 import sys
 import tempfile
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -62,6 +65,21 @@ def ensure_int8(cache_dir: Path | None = None) -> Path:
     return path
 
 
+@contextlib.contextmanager
+def quiet() -> Iterator[None]:
+    """Silence the exporter's and quantiser's warnings (tracer notes, "consider
+    pre-processing"): they speak to the author of the graph, not to a user waiting for it."""
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        root.setLevel(level)
+
+
 def build_int8(
     target: Path,
     weights: Path | None = None,
@@ -76,6 +94,7 @@ def build_int8(
     try:
         import onnx
         import torch
+        import transformers
         from onnxruntime.quantization import QuantType, quantize_dynamic
         from transformers import AutoModel
     except ImportError as exc:  # pragma: no cover - depends on the installed extras
@@ -86,6 +105,8 @@ def build_int8(
         ) from exc
 
     weights = weights or model_dir()
+    transformers.utils.logging.disable_progress_bar()
+    transformers.utils.logging.set_verbosity_error()
     model = AutoModel.from_pretrained(str(weights)).eval()
 
     class PooledLayers(torch.nn.Module):
@@ -107,7 +128,7 @@ def build_int8(
             return torch.stack([(h * mask).sum(1) / count for h in states], dim=1)
 
     target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=target.parent) as work:
+    with quiet(), tempfile.TemporaryDirectory(dir=target.parent) as work:
         fp32 = Path(work) / "fp32.onnx"
         example = (
             torch.ones((1, 4), dtype=torch.long),
