@@ -22,6 +22,7 @@ import tempfile
 import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -198,14 +199,9 @@ class OnnxEmbedder:
 
         if not graph.is_file():
             raise InputError(f"the int8 encoder {graph} does not exist")
-        tokenizer = Tokenizer.from_file(str(tokenizer_file or model_dir() / "tokenizer.json"))
-        tokenizer.enable_truncation(max_length=MAX_TOKENS)
-        tokenizer.no_padding()
-        self._tokenizer = tokenizer
-        short = Tokenizer.from_file(str(tokenizer_file or model_dir() / "tokenizer.json"))
-        short.enable_truncation(max_length=RANKING_TOKENS)
-        short.no_padding()
-        self._short_tokenizer = short
+        path = str(tokenizer_file or model_dir() / "tokenizer.json")
+        self._tokenizer = _tokenizer(Tokenizer.from_file(path), MAX_TOKENS)
+        self._short_tokenizer = _tokenizer(Tokenizer.from_file(path), RANKING_TOKENS)
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads or os.cpu_count() or 1
         options.inter_op_num_threads = 1
@@ -220,31 +216,37 @@ class OnnxEmbedder:
     def embed_batch(self, texts: Sequence[str], size: int = 32) -> np.ndarray:
         """The texts in padded batches of ``size``, each cut at ``RANKING_TOKENS`` word pieces:
         one short run for a passage's sentences."""
-        out = np.zeros((len(texts), self.dim), np.float32)
         encodings = self._short_tokenizer.encode_batch(list(texts))
+        out = np.zeros((len(texts), self.dim), np.float32)
         for start in range(0, len(encodings), size):
             batch = encodings[start : start + size]
-            width = max(len(e.ids) for e in batch)
-            feed = {name: np.zeros((len(batch), width), np.int64) for name in INPUTS}
-            for row, encoding in enumerate(batch):
-                feed["input_ids"][row, : len(encoding.ids)] = encoding.ids
-                feed["attention_mask"][row, : len(encoding.ids)] = encoding.attention_mask
-                feed["token_type_ids"][row, : len(encoding.ids)] = encoding.type_ids
-            (layers,) = self._session.run(["layers"], feed)
-            out[start : start + len(batch)] = layers[:, -1, :]
+            out[start : start + len(batch)] = self._run(batch)[:, -1, :]
         out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
         return out
 
     def embed_with_layers(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         pooled = np.zeros((len(texts), 6, self.dim), np.float32)
         for row, encoding in enumerate(self._tokenizer.encode_batch(list(texts))):
-            feed = {
-                "input_ids": np.array([encoding.ids], np.int64),
-                "attention_mask": np.array([encoding.attention_mask], np.int64),
-                "token_type_ids": np.array([encoding.type_ids], np.int64),
-            }
-            (layers,) = self._session.run(["layers"], feed)
-            pooled[row] = layers[0]
+            pooled[row] = self._run([encoding])[0]
         pooled /= np.maximum(np.linalg.norm(pooled, axis=2, keepdims=True), 1e-12)
         vectors = np.ascontiguousarray(pooled[:, -1, :])
         return vectors, np.ascontiguousarray(pooled.reshape(len(texts), -1))
+
+    def _run(self, encodings: Sequence[Any]) -> np.ndarray:
+        """The pooled layer states (len(encodings), layers, width) of one run of the graph over
+        ``encodings``, padded to the longest."""
+        width = max(len(e.ids) for e in encodings)
+        feed = {name: np.zeros((len(encodings), width), np.int64) for name in INPUTS}
+        for row, encoding in enumerate(encodings):
+            feed["input_ids"][row, : len(encoding.ids)] = encoding.ids
+            feed["attention_mask"][row, : len(encoding.ids)] = encoding.attention_mask
+            feed["token_type_ids"][row, : len(encoding.ids)] = encoding.type_ids
+        (layers,) = self._session.run(["layers"], feed)
+        return np.asarray(layers, dtype=np.float32)
+
+
+def _tokenizer(tokenizer: Any, max_tokens: int) -> Any:
+    """``tokenizer`` cutting texts at ``max_tokens`` word pieces, unpadded."""
+    tokenizer.enable_truncation(max_length=max_tokens)
+    tokenizer.no_padding()
+    return tokenizer
