@@ -20,6 +20,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +67,29 @@ def serving(root: Path, embedder: FakeEmbedder, **settings: Any) -> Iterator[Ser
     app = create_app(Settings(index=root, embedder="fake", **settings), embedder=embedder)
     with ServerThread(app) as server:
         yield server
+
+
+@dataclass
+class HeldAsk:
+    """A server that runs one model-bound request at a time and queues none, busy with an ask
+    held inside the model until ``embedder.release`` is set."""
+
+    http: httpx.Client
+    embedder: HeldEmbedder
+    thread: threading.Thread
+    out: list[Any]
+
+
+@contextmanager
+def one_ask_held(root: Path) -> Iterator[HeldAsk]:
+    embedder = HeldEmbedder()
+    with serving(root, embedder, rate_per_minute=0, max_in_flight=1, max_queue=0) as server:
+        http = httpx.Client(base_url=server.url, timeout=10)
+        thread, out = in_background(
+            lambda: http.post("/api/ask", json={"question": f"{HOLD} what is glaucoma?"})
+        )
+        assert embedder.entered.acquire(timeout=10), "the held ask never reached the model"
+        yield HeldAsk(http, embedder, thread, out)
 
 
 def in_background(call: Callable[[], httpx.Response]) -> tuple[threading.Thread, list[Any]]:
@@ -203,14 +227,9 @@ def test_limits_can_be_switched_off(make_client, index_root: Path) -> None:
 def test_health_answers_while_a_long_ask_runs_and_overflow_gets_503_at_once(
     index_root: Path,
 ) -> None:
-    embedder = HeldEmbedder()
-    with serving(index_root, embedder, rate_per_minute=0, max_in_flight=1, max_queue=0) as server:
-        http = httpx.Client(base_url=server.url, timeout=10)
-        held, out = in_background(
-            lambda: http.post("/api/ask", json={"question": f"{HOLD} what is glaucoma?"})
-        )
-        assert embedder.entered.acquire(timeout=10), "the held ask never reached the model"
-
+    with one_ask_held(index_root) as busy_server:
+        http, embedder = busy_server.http, busy_server.embedder
+        held, out = busy_server.thread, busy_server.out
         assert http.get("/healthz").json() == {"status": "ok"}
         assert http.get("/readyz").status_code == 200
         assert http.get("/doc/GLAU_1").status_code == 200  # not model-bound: not capped
@@ -459,13 +478,9 @@ def test_bench_load_short_run_sees_no_server_error(tmp_path: Path, index_root: P
 
 
 def test_a_reload_takes_a_slot_of_the_model_cap(index_root: Path) -> None:
-    embedder = HeldEmbedder()
-    with serving(index_root, embedder, rate_per_minute=0, max_in_flight=1, max_queue=0) as server:
-        http = httpx.Client(base_url=server.url, timeout=10)
-        held, out = in_background(
-            lambda: http.post("/api/ask", json={"question": f"{HOLD} what is glaucoma?"})
-        )
-        assert embedder.entered.acquire(timeout=10), "the held ask never reached the model"
+    with one_ask_held(index_root) as busy_server:
+        http, embedder = busy_server.http, busy_server.embedder
+        held, out = busy_server.thread, busy_server.out
         busy = http.post("/api/admin/reload")
         assert busy.status_code == 503 and busy.headers["retry-after"] == "1"
         assert "busy" in busy.json()["error"]
