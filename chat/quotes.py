@@ -74,34 +74,26 @@ def best_window(
     opening_answers = not asked
     weights = asked or roots
     total = sum(weights.values()) or 1.0
-    sentence_terms = [
-        {_root(t) for t in terms(passage.text[s - passage.start : e - passage.start])}
-        for s, e in spans
-    ]
-    sentence_words = [
-        len(passage.text[s - passage.start : e - passage.start].split()) for s, e in spans
-    ]
+    sentences = [passage.text[s - passage.start : e - passage.start] for s, e in spans]
+    sentence_terms = [{_root(t) for t in terms(sentence)} for sentence in sentences]
+    sentence_words = [len(sentence.split()) for sentence in sentences]
     # A sentence that asks a question (many articles open by repeating theirs) answers
     # nothing, and an aside in brackets ("(Watch the video to learn how exercise helped...")
     # is not what was asked: neither is quoted.
-    unquotable = [
-        passage.text[e - passage.start - 1] == "?" or passage.text[s - passage.start] == "("
-        for s, e in spans
-    ]
+    unquotable = [sentence[-1] == "?" or sentence[0] == "(" for sentence in sentences]
     # A list item torn from its list ("- flu, common cold") makes a poor opening.
-    items = [passage.text[s - passage.start] in "-•*" for s, e in spans]
+    items = [sentence[0] in "-•*" for sentence in sentences]
     similar = [0.0] * len(spans)
     if meaning is not None:
         scored = [i for i in range(len(spans)) if not unquotable[i]]
-        texts = [
-            passage.text[spans[i][0] - passage.start : spans[i][1] - passage.start] for i in scored
-        ]
-        for i, value in zip(scored, meaning(texts), strict=True):
+        for i, value in zip(scored, meaning([sentences[i] for i in scored]), strict=True):
             similar[i] = value
     best: Window | None = None
     for i in range(len(spans)):
         if unquotable[i]:
             continue
+        # The opening sentence is favoured, if it speaks to the question at all.
+        lead = opening_answers and all(unquotable[:i]) and bool(sentence_terms[i] & weights.keys())
         covered: set[str] = set()
         count = 0
         closest = 0.0
@@ -113,10 +105,6 @@ def best_window(
             closest = max(closest, similar[j])
             coverage = sum(w for t, w in weights.items() if t in covered) / total
             # Prefer short windows at equal coverage: every extra sentence costs a little.
-            # The opening sentence is favoured, if it speaks to the question at all.
-            lead = (
-                opening_answers and all(unquotable[:i]) and bool(sentence_terms[i] & weights.keys())
-            )
             score = coverage + (LEAD_BONUS if lead else 0.0) - 0.02 * (j - i) - 0.01 * i
             score -= ITEM_PENALTY if items[i] else 0.0
             score += MEANING_WEIGHT * closest
