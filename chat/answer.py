@@ -57,7 +57,7 @@ class Evidence:
 POLICY_FORMAT = "medcite-abstain-policy"
 POLICY_FORMAT_VERSION = 2  # 2 added w_label; a version 1 file reads as 0 for it
 WEIGHTS = ("bias", "w_dense", "w_cover", "w_unknown", "threshold", "w_label")
-# The shipped policy, fitted on MedQuAD's templated dev questions (see its "source").
+# The shipped policy (bench/calibrate.py fits it; its "source" says on what).
 DEFAULT_POLICY_FILE = Path(__file__).parent / "data" / "abstain-policy.json"
 
 

@@ -253,11 +253,12 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_reencode(args: argparse.Namespace, settings: Settings) -> int:
     from medcite.index import layout
-    from medcite.index.embedder import AUTO, DEFAULT_KIND, make_embedder
+    from medcite.index.embedder import make_embedder
     from medcite.ingest.pipeline import ingest
 
     _, manifest = layout.open_generation(args.index)
-    embedder = make_embedder(DEFAULT_KIND if args.embedder == AUTO else args.embedder)
+    # Not the index's own encoder: "auto" here is the one a new index gets.
+    embedder = make_embedder(args.embedder)
     if embedder.name == manifest.model:
         print(f"the index at {args.index} is already encoded with {manifest.model}")
         return 0
