@@ -89,12 +89,13 @@ def run(index: Path, embedder: str, asks: list[str]) -> dict[str, object]:
                 client.post(url, json={"question": question}).raise_for_status()
                 latencies.append(1000 * (time.perf_counter() - sent))
         latencies.sort()
+        memory = memory_mib(server.pid)
         return {
             "embedder": embedder,
             "first_answer_s": round(first, 2),
             "ask_p50_ms": round(latencies[len(latencies) // 2], 1),
-            "rss_mib": memory_mib(server.pid)["VmRSS"],
-            "peak_rss_mib": memory_mib(server.pid)["VmHWM"],
+            "rss_mib": memory["VmRSS"],
+            "peak_rss_mib": memory["VmHWM"],
             "torch_loaded": torch_loaded(server.pid),
         }
     finally:

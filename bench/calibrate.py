@@ -49,8 +49,8 @@ from medcite.chat.calibration import (  # noqa: E402
     write_policy,
 )
 from medcite.chat.evaluation.questions import load_questions, select_split  # noqa: E402
-from medcite.index.embedder import make_embedder  # noqa: E402
-from medcite.index.reader import open_index  # noqa: E402
+from medcite.index.embedder import Embedder, make_embedder  # noqa: E402
+from medcite.index.reader import Index, open_index  # noqa: E402
 from medcite.index.threads import limit_threads  # noqa: E402
 
 REAL = Path(__file__).parent / "data" / "real"
@@ -60,10 +60,15 @@ ABSTAIN_DRUGS = 0.95
 L2 = 1e-3
 
 
-def evidence_rows(index_dir: Path, path: Path, *, split: str = "", every: int = 1):
-    """(features, answerable) of the questions in ``path`` over the index at ``index_dir``."""
+def opened(index_dir: Path) -> tuple[Index, Embedder]:
+    """The index at ``index_dir`` and its own encoder, one thread, as a server runs them."""
     index = open_index(index_dir)
-    embedder = make_embedder(index_model=index.manifest.model, threads=1)
+    return index, make_embedder(index_model=index.manifest.model, threads=1)
+
+
+def evidence_rows(searched: tuple[Index, Embedder], path: Path, *, split: str = "", every: int = 1):
+    """(features, answerable) of the questions in ``path`` over the ``opened`` index."""
+    index, embedder = searched
     questions = load_questions(path)[::every]
     questions = select_split(questions, split) if split else questions
     evidence = collect_evidence(index, embedder, [q.text for q in questions])
@@ -125,19 +130,15 @@ def main() -> None:
     )
     args = parser.parse_args()
     limit_threads(1)
+    full, quickstart = opened(args.full_index), opened(args.quickstart_index)
     sets = {
-        "dev": evidence_rows(args.full_index, SHARED_CORPUS / "questions-dev.jsonl", every=4),
-        "drugs": evidence_rows(args.full_index, SHARED_CORPUS / "unanswerable-dev.jsonl"),
-        "real-full": evidence_rows(args.full_index, REAL / "questions-full.jsonl", split="tune"),
+        "dev": evidence_rows(full, SHARED_CORPUS / "questions-dev.jsonl", every=4),
+        "drugs": evidence_rows(full, SHARED_CORPUS / "unanswerable-dev.jsonl"),
+        "real-full": evidence_rows(full, REAL / "questions-full.jsonl", split="tune"),
         "real-quickstart": evidence_rows(
-            args.quickstart_index, REAL / "questions-quickstart.jsonl", split="tune"
+            quickstart, REAL / "questions-quickstart.jsonl", split="tune"
         ),
     }
-    np.savez(
-        TMP / "calibration-evidence.npz",
-        **{f"{n}_x": x for n, (x, _) in sets.items()},
-        **{f"{n}_y": y for n, (_, y) in sets.items()},
-    )
     rows = []
     halves = {name: ((x[0::2], y[0::2]), (x[1::2], y[1::2])) for name, (x, y) in sets.items()}
     for label, (fit_on, score_on) in (
