@@ -107,23 +107,32 @@ class AbstainPolicy:
     def load(cls, path: Path) -> AbstainPolicy:
         """Read a policy file; ``IndexCorruptError`` names the file and what is wrong."""
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
             raise IndexCorruptError(f"abstention policy {path} cannot be read: {exc}") from exc
+        return cls.parse(text, str(path))
+
+    @classmethod
+    def parse(cls, text: str, where: str) -> AbstainPolicy:
+        """A policy from its JSON text, read from ``where`` (a file, a Milvus collection)."""
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise IndexCorruptError(f"abstention policy {where} cannot be read: {exc}") from exc
         if not isinstance(data, dict) or data.get("format") != POLICY_FORMAT:
-            raise IndexCorruptError(f"{path} is not a medcite abstention policy file")
+            raise IndexCorruptError(f"{where} is not a medcite abstention policy file")
         if data.get("format_version") not in (1, POLICY_FORMAT_VERSION):
             raise IndexCorruptError(
-                f"{path} has policy format version {data.get('format_version')!r}; this "
+                f"{where} has policy format version {data.get('format_version')!r}; this "
                 f"medcite reads version {POLICY_FORMAT_VERSION}. Run `medcite calibrate` again."
             )
         numbers = {}
         for name in WEIGHTS:
             value = data.get(name, 0.0 if name == "w_label" else None)
             if isinstance(value, bool) or not isinstance(value, int | float):
-                raise IndexCorruptError(f"{path}: {name!r} must be a number")
+                raise IndexCorruptError(f"{where}: {name!r} must be a number")
             if not math.isfinite(value):
-                raise IndexCorruptError(f"{path}: {name!r} must be finite")
+                raise IndexCorruptError(f"{where}: {name!r} must be finite")
             numbers[name] = float(value)
         source = data.get("source", "")
         return cls(**numbers, source=source if isinstance(source, str) else "")

@@ -222,9 +222,17 @@ def write_policy(path: Path, policy: AbstainPolicy, **extra: object) -> None:
     os.replace(tmp, path)
 
 
-def save_for_index(root: Path, index: Index, calibration: Calibration) -> Path:
-    """Write the policy beside the manifest of ``index``, which must still be the current
-    generation of ``root`` (an ingest that committed meanwhile carried the old policy)."""
+def save_for_index(root: Path, index: Index, calibration: Calibration) -> str:
+    """Store the policy with ``index``, which must still be the current generation of ``root``
+    (an ingest that committed meanwhile carried the old policy): beside the manifest, or in the
+    Milvus collections of a Milvus index. Returns where it went."""
+    policy = calibration.policy.to_json(fitted=calibration.to_json())
+    if index.directory is None:
+        from medcite.index import milvus
+
+        assert isinstance(index, milvus.MilvusIndex)
+        milvus.store_policy(index.client, index.name, index.generation, json.dumps(policy))
+        return f"Milvus collection {index.collections['meta']}"
     with layout.writer_lock(root):
         if layout.current_generation(root) != index.directory:
             raise MedciteError(
@@ -232,18 +240,28 @@ def save_for_index(root: Path, index: Index, calibration: Calibration) -> Path:
             )
         path = layout.policy_path(index.directory)
         write_policy(path, calibration.policy, fitted=calibration.to_json())
-    return path
+    return str(path)
 
 
-def policy_file(index: Index) -> Path | None:
-    """The index's own policy file, when its generation has one."""
+def policy_file(index: Index) -> str | None:
+    """Where the index's own policy is, when it has one."""
+    if index.own_policy() is not None:
+        return f"Milvus collection {getattr(index, 'collections', {}).get('meta', '')}"
+    if index.directory is None:
+        return None
     path = layout.policy_path(index.directory)
-    return path if path.is_file() else None
+    return str(path) if path.is_file() else None
 
 
 def policy_for(index: Index) -> AbstainPolicy:
-    """The policy in force for ``index``: its generation's own file when there is one (from
-    `medcite calibrate`), else the shipped default. Re-read only when the file changes."""
+    """The policy in force for ``index``: its own (from `medcite calibrate`: a file in its
+    generation, or a record in Milvus) when there is one, else the shipped default. A file is
+    re-read only when it changes."""
+    own = index.own_policy()
+    if own is not None:
+        return _parse_policy(own, str(index.root))
+    if index.directory is None:
+        return DEFAULT_POLICY
     path = layout.policy_path(index.directory)
     try:
         stat = path.stat()
@@ -255,3 +273,8 @@ def policy_for(index: Index) -> AbstainPolicy:
 @functools.lru_cache(maxsize=16)
 def _load_policy(path: Path, mtime_ns: int, size: int) -> AbstainPolicy:
     return AbstainPolicy.load(path)
+
+
+@functools.lru_cache(maxsize=16)
+def _parse_policy(text: str, where: str) -> AbstainPolicy:
+    return AbstainPolicy.parse(text, where)

@@ -1,7 +1,11 @@
-"""Conversations, held server-side and in memory only: each one's last topic (what a follow-up
-refers back to) and its transcript (the exchanges the chat page shows and patients rate).
+"""Conversations, held server-side: each one's last topic (what a follow-up refers back to) and
+its transcript (the exchanges the chat page shows and patients rate).
 
-Nothing here is written to disk or logged; a conversation is forgotten after 30 idle minutes.
+A conversation is forgotten after 30 idle minutes, and nothing of it is logged. One web process
+keeps them in its memory (``ConversationStore``), never on disk. When several workers serve one
+deployment they keep them in the shared database instead (``chat.conversation_db``): the topic
+and each exchange's answer, question text included, sit there until the conversation has been
+idle for 30 minutes and are then deleted.
 """
 
 from __future__ import annotations
@@ -12,7 +16,8 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Protocol
 
 from medcite.chat.answer import AbstainPolicy, ask, topic_of
 from medcite.chat.calibration import policy_for
@@ -30,7 +35,7 @@ def new_conversation_id() -> str:
     return secrets.token_urlsafe(18)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Exchange:
     """One question and the answer shown for it, kept for the no-JavaScript page and for
     feedback. ``generation`` is the index generation that answered; ``rated`` is set once the
@@ -40,6 +45,33 @@ class Exchange:
     answer: Answer
     generation: int | None = None
     rated: bool = False
+
+
+class Conversations(Protocol):
+    """What the chat needs of a conversation store: ``ConversationStore`` (one process's
+    memory) or ``conversation_db.DatabaseConversationStore`` (shared by every worker)."""
+
+    def topic(self, conversation_id: str) -> Topic | None: ...
+
+    def exchanges(self, conversation_id: str) -> list[Exchange]: ...
+
+    def find(self, conversation_id: str, exchange_id: str) -> Exchange | None: ...
+
+    def remember(self, conversation_id: str, topic: Topic) -> None: ...
+
+    def add(
+        self, conversation_id: str, answer: Answer, generation: int | None = None
+    ) -> Exchange: ...
+
+    def mark_rated(self, conversation_id: str, exchange_id: str) -> None: ...
+
+
+def find_exchange(exchanges: list[Exchange], exchange_id: str) -> Exchange | None:
+    """The exchange with this id (compared in constant time: ids are capabilities)."""
+    for exchange in exchanges:
+        if secrets.compare_digest(exchange.id, exchange_id):
+            return exchange
+    return None
 
 
 @dataclass
@@ -87,10 +119,17 @@ class ConversationStore:
             return list(conversation.exchanges) if conversation is not None else []
 
     def find(self, conversation_id: str, exchange_id: str) -> Exchange | None:
-        for exchange in self.exchanges(conversation_id):
-            if secrets.compare_digest(exchange.id, exchange_id):
-                return exchange
-        return None
+        return find_exchange(self.exchanges(conversation_id), exchange_id)
+
+    def mark_rated(self, conversation_id: str, exchange_id: str) -> None:
+        """Note that the patient sent feedback on this exchange (the page then thanks them)."""
+        with self._lock:
+            conversation = self._live(conversation_id)
+            if conversation is None:
+                return
+            conversation.exchanges = [
+                replace(e, rated=True) if e.id == exchange_id else e for e in conversation.exchanges
+            ]
 
     def remember(self, conversation_id: str, topic: Topic) -> None:
         with self._lock:
@@ -143,7 +182,7 @@ def converse(
     index: Index,
     embedder: Embedder,
     triage: Triage,
-    conversations: ConversationStore,
+    conversations: Conversations,
     conversation_id: str,
     question: str,
     filters: Filters | None = None,

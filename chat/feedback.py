@@ -1,44 +1,61 @@
 """Patients' ratings of answers, kept so staff can improve the bot and grow the evaluation set.
 
-The store is ``feedback.sqlite`` in the index ROOT directory, beside ``CURRENT`` and never inside
-a ``gen-*`` directory, so a re-ingest (which writes a new generation and deletes old ones) never
-touches it. Sending feedback is explicit consent to store the question with the rating; nothing
-else in medcite stores or logs question text.
+The store is a ``feedback`` table in the deployment's database (``chat.database``): by default
+``feedback.sqlite`` in the index ROOT directory, beside ``CURRENT`` and never inside a ``gen-*``
+directory, so a re-ingest (which writes a new generation and deletes old ones) never touches it;
+or the PostgreSQL database that several web servers share. Sending feedback is explicit consent
+to store the question with the rating. Apart from that, question text is kept only with the
+conversations (``chat.conversation``), for at most 30 idle minutes, and never logged.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-import sqlite3
-import threading
-from collections.abc import Iterator
-from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from sqlalchemy import (
+    CheckConstraint,
+    Column,
+    Connection,
+    Index,
+    Integer,
+    MetaData,
+    RowMapping,
+    Table,
+    Text,
+    exc,
+    func,
+    inspect,
+    select,
+    text,
+)
+
+from medcite.chat.database import Database, sqlite_url, upsert
 from medcite.chat.types import ANSWERED, NOT_COVERED, Answer
 
 FEEDBACK_FILE = "feedback.sqlite"
 MAX_COMMENT_CHARS = 1000
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS feedback (
-    id INTEGER PRIMARY KEY,
-    created TEXT NOT NULL,
-    helpful INTEGER NOT NULL CHECK (helpful IN (0, 1)),
-    comment TEXT NOT NULL,
-    question TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    doc_ids TEXT NOT NULL,
-    section_ids TEXT NOT NULL,
-    generation INTEGER,
-    answer_id TEXT
-);
-"""
-# One rating per answer, however often (or however many times at once) it is sent. Created
-# apart from the table, after a store written before answer ids has gained the column.
-UNIQUE_ANSWER = "CREATE UNIQUE INDEX IF NOT EXISTS feedback_answer ON feedback(answer_id)"
+SCHEMA = MetaData()
+FEEDBACK = Table(
+    "feedback",
+    SCHEMA,
+    Column("id", Integer, primary_key=True),
+    Column("created", Text, nullable=False),
+    Column("helpful", Integer, CheckConstraint("helpful IN (0, 1)"), nullable=False),
+    Column("comment", Text, nullable=False),
+    Column("question", Text, nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("doc_ids", Text, nullable=False),  # JSON lists, in citation order
+    Column("section_ids", Text, nullable=False),
+    Column("generation", Integer),
+    Column("answer_id", Text),
+    # One rating per answer, however often (or however many times at once) it is sent.
+    # Created after ``_add_answer_ids``: a store written before answer ids lacks the column.
+    Index("feedback_answer", "answer_id", unique=True),
+)
 
 
 @dataclass(frozen=True)
@@ -60,25 +77,27 @@ def feedback_path(index_root: Path) -> Path:
     return Path(index_root) / FEEDBACK_FILE
 
 
+def feedback_database(index_root: Path, database_url: str = "") -> Database:
+    """The database named by ``database_url``, or (when it is empty) the SQLite file beside
+    the index at ``index_root``."""
+    return Database(database_url or sqlite_url(feedback_path(index_root)))
+
+
 class FeedbackStore:
-    """SQLite-backed, one short connection per call: safe to share between threads."""
+    """Ratings in ``database``, or in the SQLite file at a path. Safe to share between threads
+    and between processes: each call is one short transaction."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-        self._lock = threading.Lock()
+    def __init__(self, database: Database | Path) -> None:
+        self.database = (
+            database if isinstance(database, Database) else Database(sqlite_url(database))
+        )
 
-    @contextmanager
-    def _connect(self, *, create: bool) -> Iterator[sqlite3.Connection | None]:
-        with self._lock:
-            if not create and not self.path.exists():
-                yield None
-                return
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with closing(sqlite3.connect(self.path, timeout=10)) as conn:
-                conn.row_factory = sqlite3.Row
-                conn.executescript(SCHEMA)
-                _add_answer_ids(conn)
-                yield conn
+    def _ready(self, *, create: bool) -> bool:
+        """Whether there is a store to read; ``create`` makes one when there is none."""
+        if not create and not self.database.exists():
+            return False
+        self.database.create(SCHEMA, upgrade=_add_answer_ids)
+        return True
 
     def add(
         self,
@@ -95,49 +114,47 @@ class FeedbackStore:
         comment = comment.strip()[:MAX_COMMENT_CHARS]
         doc_ids = list(dict.fromkeys(c.doc_id for c in answer.citations))
         section_ids = list(dict.fromkeys(c.section_id for c in answer.citations if c.section_id))
-        with self._connect(create=True) as conn:
-            assert conn is not None
-            with conn:
-                cursor = conn.execute(
-                    "INSERT OR IGNORE INTO feedback (created, helpful, comment, question, kind,"
-                    " doc_ids, section_ids, generation, answer_id)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-                        int(helpful),
-                        comment,
-                        answer.question,
-                        answer.kind,
-                        json.dumps(doc_ids),
-                        json.dumps(section_ids),
-                        generation,
-                        answer_id,
-                    ),
+        self._ready(create=True)
+        with self.database.begin() as conn:
+            row = conn.execute(
+                upsert(conn, FEEDBACK)
+                .values(
+                    created=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+                    helpful=int(helpful),
+                    comment=comment,
+                    question=answer.question,
+                    kind=str(answer.kind),
+                    doc_ids=json.dumps(doc_ids),
+                    section_ids=json.dumps(section_ids),
+                    generation=generation,
+                    answer_id=answer_id,
                 )
-            return int(cursor.lastrowid) if cursor.rowcount == 1 and cursor.lastrowid else None
+                .on_conflict_do_nothing()
+                .returning(FEEDBACK.c.id)
+            ).first()
+        return None if row is None else int(row.id)
 
     def recent(self, *, limit: int = 100, offset: int = 0) -> list[Feedback]:
         """Newest first."""
-        with self._connect(create=False) as conn:
-            if conn is None:
-                return []
-            rows = conn.execute(
-                "SELECT * FROM feedback ORDER BY id DESC LIMIT ? OFFSET ?", (limit, offset)
-            ).fetchall()
+        if not self._ready(create=False):
+            return []
+        query = select(FEEDBACK).order_by(FEEDBACK.c.id.desc()).limit(limit).offset(offset)
+        with self.database.begin() as conn:
+            rows = conn.execute(query).mappings().all()
         return [_feedback(row) for row in rows]
 
     def count(self) -> int:
-        with self._connect(create=False) as conn:
-            if conn is None:
-                return 0
-            return int(conn.execute("SELECT count(*) FROM feedback").fetchone()[0])
+        if not self._ready(create=False):
+            return 0
+        with self.database.begin() as conn:
+            return int(conn.execute(select(func.count()).select_from(FEEDBACK)).scalar_one())
 
     def all(self) -> list[Feedback]:
         """Oldest first, for export."""
-        with self._connect(create=False) as conn:
-            if conn is None:
-                return []
-            rows = conn.execute("SELECT * FROM feedback ORDER BY id").fetchall()
+        if not self._ready(create=False):
+            return []
+        with self.database.begin() as conn:
+            rows = conn.execute(select(FEEDBACK).order_by(FEEDBACK.c.id)).mappings().all()
         return [_feedback(row) for row in rows]
 
     def export_qrels(self, out: Path) -> int:
@@ -157,20 +174,20 @@ class FeedbackStore:
         return len(lines)
 
 
-def _add_answer_ids(conn: sqlite3.Connection) -> None:
-    """Give a store written before answer ids their column and unique index."""
-    columns = {row["name"] for row in conn.execute("PRAGMA table_info(feedback)")}
-    if "answer_id" not in columns:
-        conn.execute("BEGIN IMMEDIATE")  # another process may be upgrading it too
-        try:
-            columns = {row["name"] for row in conn.execute("PRAGMA table_info(feedback)")}
-            if "answer_id" not in columns:
-                conn.execute("ALTER TABLE feedback ADD COLUMN answer_id TEXT")
-            conn.execute("COMMIT")
-        except sqlite3.Error:
-            conn.execute("ROLLBACK")
+def _answer_id_missing(conn: Connection) -> bool:
+    return "answer_id" not in {column["name"] for column in inspect(conn).get_columns("feedback")}
+
+
+def _add_answer_ids(conn: Connection) -> None:
+    """Give a store written before answer ids its ``answer_id`` column."""
+    if not _answer_id_missing(conn):
+        return
+    try:
+        conn.execute(text("ALTER TABLE feedback ADD COLUMN answer_id TEXT"))
+    except exc.OperationalError:
+        # SQLite: another process added it first (PostgreSQL upgrades under a lock instead).
+        if _answer_id_missing(conn):
             raise
-    conn.execute(UNIQUE_ANSWER)
 
 
 def qrel_line(item: Feedback) -> dict[str, object] | None:
@@ -187,13 +204,18 @@ def qrel_line(item: Feedback) -> dict[str, object] | None:
     return None
 
 
-def export_feedback(index_root: Path, out: Path) -> int:
-    """``medcite feedback export``: the ratings stored beside the index at ``index_root``,
-    written to ``out`` as evaluation questions. Returns the number of lines written."""
-    return FeedbackStore(feedback_path(index_root)).export_qrels(out)
+def export_feedback(index_root: Path, out: Path, database_url: str = "") -> int:
+    """``medcite feedback export``: the ratings stored beside the index at ``index_root`` (or
+    in the database at ``database_url``), written to ``out`` as evaluation questions. Returns
+    the number of lines written."""
+    database = feedback_database(index_root, database_url)
+    try:
+        return FeedbackStore(database).export_qrels(out)
+    finally:
+        database.close()
 
 
-def _feedback(row: sqlite3.Row) -> Feedback:
+def _feedback(row: RowMapping) -> Feedback:
     return Feedback(
         id=int(row["id"]),
         created=str(row["created"]),

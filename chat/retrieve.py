@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import math
-import sqlite3
 from dataclasses import dataclass
 
-import faiss
 import numpy as np
 
 from medcite.chat.types import SearchMode
-from medcite.index import store
 from medcite.index.embedder import Embedder
 from medcite.index.errors import InputError
 from medcite.index.reader import Index
@@ -24,11 +20,6 @@ MAX_K = 100
 # (README, "Evaluation"); the passage cosine has weight 1.
 W_LEXICAL = 0.3
 W_LABEL = 1.0
-# A filtered vector search restricts FAISS to the filter's passages when there are at most
-# SELECTOR_MAX of them (reading their rowids costs little). More are common enough among the
-# nearest passages that a search OVERSAMPLE times deeper than their share asks for finds them.
-SELECTOR_MAX = 20_000
-OVERSAMPLE = 2
 
 
 @dataclass(frozen=True)
@@ -143,51 +134,4 @@ def _lexical(index: Index, query: str, k: int, filters: Filters) -> list[tuple[i
 def _dense(
     index: Index, query_vector: np.ndarray, k: int, filters: Filters
 ) -> list[tuple[int, float]]:
-    """The top ``k`` passages by cosine among those ``filters`` allow.
-
-    Costs about what an unfiltered search costs, whatever the filter's size: a small filter
-    restricts FAISS to its passages, a large one is common enough among the nearest passages
-    that a deeper search finds ``k`` of them."""
-    if not filters:
-        return index.dense(query_vector, k)
-    with index.connection() as conn:
-        size = store.count_filtered(conn, filters.sources, filters.doc_ids)
-        if size == 0:
-            return []
-        if size <= SELECTOR_MAX:
-            allowed = store.filtered_rowids(conn, filters.sources, filters.doc_ids)
-            return _dense_among(index.vector_index, query_vector, k, allowed)
-        return _dense_deeper(index, conn, query_vector, k, filters, size)
-
-
-def _dense_among(
-    vector_index: faiss.Index, query_vector: np.ndarray, k: int, allowed: np.ndarray
-) -> list[tuple[int, float]]:
-    """A FAISS search (flat or HNSW) that only considers the ids in ``allowed``."""
-    selector = faiss.IDSelectorBatch(allowed)
-    params = faiss.SearchParameters()
-    params.sel = selector
-    query = np.ascontiguousarray(query_vector.reshape(1, -1), dtype=np.float32)
-    scores, ids = vector_index.search(query, min(k, len(allowed)), params=params)
-    return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i != -1]
-
-
-def _dense_deeper(
-    index: Index,
-    conn: sqlite3.Connection,
-    query_vector: np.ndarray,
-    k: int,
-    filters: Filters,
-    size: int,
-) -> list[tuple[int, float]]:
-    """Search deep enough that ``k`` of the filter's ``size`` passages are expected among the
-    results, keep those, and search deeper only if too few were there."""
-    total = index.vector_index.ntotal
-    depth = min(total, OVERSAMPLE * k * math.ceil(total / size))
-    while True:
-        found = index.dense(query_vector, depth)
-        keep = store.keep_filtered(conn, [r for r, _ in found], filters.sources, filters.doc_ids)
-        kept = [pair for pair in found if pair[0] in keep]
-        if len(kept) >= k or depth >= total:
-            return kept[:k]
-        depth = min(total, depth * 4)
+    return index.dense(query_vector, k, sources=filters.sources, doc_ids=filters.doc_ids)

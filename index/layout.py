@@ -129,12 +129,17 @@ def read_manifest(directory: Path) -> Manifest:
         raise IndexCorruptError(f"{path} is missing") from exc
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise IndexCorruptError(f"{path} cannot be read: {exc}") from exc
+    return parse_manifest(data, str(path))
+
+
+def parse_manifest(data: object, where: str) -> Manifest:
+    """The manifest in ``data`` (``Manifest.to_json``'s shape), read from ``where``."""
     if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise IndexCorruptError(f"{path} is not a medcite index manifest")
+        raise IndexCorruptError(f"{where} is not a medcite index manifest")
     if data.get("format_version") != FORMAT_VERSION:
         raise IndexMismatchError(
-            f"{path} has index format version {data.get('format_version')!r}; this medcite reads "
-            f"version {FORMAT_VERSION}. Re-ingest into a new index directory."
+            f"{where} has index format version {data.get('format_version')!r}; this medcite "
+            f"reads version {FORMAT_VERSION}. Re-ingest into a new index."
         )
     try:
         return Manifest(
@@ -152,7 +157,7 @@ def read_manifest(directory: Path) -> Manifest:
             ),
         )
     except (KeyError, TypeError, ValueError) as exc:
-        raise IndexCorruptError(f"{path} is missing a field or has a wrong one: {exc}") from exc
+        raise IndexCorruptError(f"{where} is missing a field or has a wrong one: {exc}") from exc
 
 
 def verify_files(directory: Path, manifest: Manifest) -> None:

@@ -7,7 +7,7 @@ import math
 import queue
 import sqlite3
 import threading
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,44 +29,28 @@ from medcite.index.types import Document, Hit
 # left out of the full-text query (in a small index no word costs much).
 COMMON_SHARE = 0.08
 COMMON_MIN = 500
+# A filtered vector search restricts FAISS to the filter's passages when there are at most
+# SELECTOR_MAX of them (reading their rowids costs little). More are common enough among the
+# nearest passages that a search OVERSAMPLE times deeper than their share asks for finds them.
+SELECTOR_MAX = 20_000
+OVERSAMPLE = 2
 
 
-@dataclass
 class Index:
-    """A loaded generation: the SQLite store and the FAISS index, read-only.
+    """A loaded generation, read-only, whichever store holds it (``EmbeddedIndex``: SQLite +
+    FAISS on local disk; ``medcite.index.milvus.MilvusIndex``: a Milvus collection).
 
-    Safe to share between threads: each read borrows one of a few SQLite connections opened
-    at load time (the generation never changes, so they need no locking), and FAISS searches
-    are read-only. Opening them up front matters: a later ingest may delete this generation's
-    files while requests still use it, and an open connection keeps reading them."""
+    What retrieval and answering need of a store, and the parts that only depend on the
+    manifest and the vocabulary (idf weights, spelling, which query words are too common to
+    search for). Subclasses set ``root``, ``directory`` (the generation's local directory, or
+    None), ``manifest`` and ``vocabulary``, and ``_stem_df`` and ``_speller`` to None."""
 
-    root: Path
-    directory: Path
+    root: Path | str
+    directory: Path | None
     manifest: layout.Manifest
-    vector_index: faiss.Index
-    labels: np.ndarray  # one "Title — Heading" vector per distinct section label
-    label_of: dict[int, int]  # passage rowid -> row of ``labels``
     vocabulary: dict[str, int]  # word -> number of passages it occurs in
-    _stem_df: dict[str, int] | None = None
-    _speller: Speller | None = None
-    _pool: queue.Queue[sqlite3.Connection] = field(default_factory=queue.Queue)
-    _opened: list[sqlite3.Connection] = field(default_factory=list)
-
-    def open_connections(self, count: int) -> None:
-        for _ in range(count):
-            conn = store.connect(self.directory / layout.STORE_FILE, readonly=True)
-            conn.execute("SELECT count(*) FROM documents").fetchone()  # opens the file now
-            self._opened.append(conn)
-            self._pool.put(conn)
-
-    @contextlib.contextmanager
-    def connection(self) -> Iterator[sqlite3.Connection]:
-        """A read-only connection to the store, for this block only."""
-        conn = self._pool.get()
-        try:
-            yield conn
-        finally:
-            self._pool.put(conn)
+    _stem_df: dict[str, int] | None
+    _speller: Speller | None
 
     @property
     def speller(self) -> Speller:
@@ -92,12 +76,180 @@ class Index:
     def generation(self) -> int:
         return self.manifest.generation
 
+    def telling_words(self, text: str) -> str:
+        """The words of ``text`` a full-text search should look for: those that are not common
+        (see ``COMMON_SHARE``), or ``text`` itself when none are left. A common word
+        ("symptoms", "treatment") barely moves BM25 but makes the search score every passage
+        that has it: left out, full-corpus search takes half the time, with the same dev-set
+        MRR@10."""
+        limit = max(COMMON_SHARE * self.manifest.passages, COMMON_MIN)
+        telling = [
+            w for w in words(text) if w not in STOPWORDS and self.vocabulary.get(w, 0) <= limit
+        ]
+        return " ".join(telling) if telling else text
+
+    def require_model(self, model: str) -> None:
+        """Refuse to search with another model than the one the vectors came from."""
+        if self.manifest.model != model:
+            raise IndexMismatchError(
+                f"the index at {self.root} was built with the embedding model "
+                f"{self.manifest.model!r}, but this medcite uses {model!r}. "
+                "Use --embedder auto (the default), or `medcite reencode --embedder ...`."
+            )
+
+    # --- what each store provides ---------------------------------------------------
+
+    def document(self, doc_id: str) -> Document | None:
+        raise NotImplementedError
+
+    def dense(
+        self,
+        query_vector: np.ndarray,
+        k: int,
+        *,
+        sources: Collection[str] = (),
+        doc_ids: Collection[str] = (),
+    ) -> list[tuple[int, float]]:
+        """The top ``k`` (rowid, cosine) among the passages of ``sources`` and ``doc_ids``
+        (an empty one keeps all)."""
+        raise NotImplementedError
+
+    def dense_scores(self, query_vector: np.ndarray, rowids: list[int]) -> np.ndarray:
+        """Exact cosine of the query to each passage (for passages found by other means)."""
+        raise NotImplementedError
+
+    def label_scores(self, query_vector: np.ndarray, rowids: list[int]) -> np.ndarray:
+        """Cosine of the query to each passage's section label ("Glaucoma — Treatment"), 0
+        for a passage without one."""
+        raise NotImplementedError
+
+    def lexical(
+        self,
+        text: str,
+        k: int,
+        *,
+        sources: Collection[str] = (),
+        doc_ids: Collection[str] = (),
+    ) -> list[tuple[int, float]]:
+        """BM25 top ``k`` (rowid, score; higher is better) for the ``telling_words`` of
+        ``text``, among the passages of ``sources`` and ``doc_ids``."""
+        raise NotImplementedError
+
+    def hits(
+        self,
+        scored: list[tuple[int, float]],
+        signals: dict[int, tuple[tuple[str, float], ...]] | None = None,
+    ) -> list[Hit]:
+        """Hits for (rowid, score) pairs, in the given order."""
+        raise NotImplementedError
+
+    def rowids_for_documents(self, doc_ids: list[str]) -> set[int]:
+        raise NotImplementedError
+
+    def sources(self) -> list[tuple[str, int]]:
+        """(source, number of documents), by source."""
+        raise NotImplementedError
+
+    def titles_by_source(self, sources: Collection[str]) -> list[tuple[str, str]]:
+        """(id, title) of the documents of ``sources``, by title."""
+        raise NotImplementedError
+
+    def titles(self) -> list[tuple[str, str]]:
+        """(id, title) of every document, by title."""
+        raise NotImplementedError
+
+    def own_policy(self) -> str | None:
+        """The abstention policy (JSON text) `medcite calibrate` stored in the store itself;
+        None when it has none, or keeps it as a file in ``directory``."""
+        return None
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+
+@dataclass
+class EmbeddedIndex(Index):
+    """A generation on local disk: the SQLite store and the FAISS index.
+
+    Safe to share between threads: each read borrows one of a few SQLite connections opened
+    at load time (the generation never changes, so they need no locking), and FAISS searches
+    are read-only. Opening them up front matters: a later ingest may delete this generation's
+    files while requests still use it, and an open connection keeps reading them."""
+
+    root: Path
+    directory: Path
+    manifest: layout.Manifest
+    vector_index: faiss.Index
+    labels: np.ndarray  # one "Title — Heading" vector per distinct section label
+    label_of: dict[int, int]  # passage rowid -> row of ``labels``
+    vocabulary: dict[str, int]
+    _stem_df: dict[str, int] | None = None
+    _speller: Speller | None = None
+    _pool: queue.Queue[sqlite3.Connection] = field(default_factory=queue.Queue)
+    _opened: list[sqlite3.Connection] = field(default_factory=list)
+
+    def open_connections(self, count: int) -> None:
+        for _ in range(count):
+            conn = store.connect(self.directory / layout.STORE_FILE, readonly=True)
+            conn.execute("SELECT count(*) FROM documents").fetchone()  # opens the file now
+            self._opened.append(conn)
+            self._pool.put(conn)
+
+    @contextlib.contextmanager
+    def connection(self) -> Iterator[sqlite3.Connection]:
+        """A read-only connection to the store, for this block only."""
+        conn = self._pool.get()
+        try:
+            yield conn
+        finally:
+            self._pool.put(conn)
+
     def document(self, doc_id: str) -> Document | None:
         with self.connection() as conn:
             return store.get_document(conn, doc_id)
 
-    def dense(self, query_vector: np.ndarray, k: int) -> list[tuple[int, float]]:
-        return vectors.search(self.vector_index, query_vector, k)
+    def dense(
+        self,
+        query_vector: np.ndarray,
+        k: int,
+        *,
+        sources: Collection[str] = (),
+        doc_ids: Collection[str] = (),
+    ) -> list[tuple[int, float]]:
+        """Costs about what an unfiltered search costs, whatever the filter's size: a small
+        filter restricts FAISS to its passages, a large one is common enough among the nearest
+        passages that a deeper search finds ``k`` of them."""
+        if not sources and not doc_ids:
+            return vectors.search(self.vector_index, query_vector, k)
+        with self.connection() as conn:
+            size = store.count_filtered(conn, sources, doc_ids)
+            if size == 0:
+                return []
+            if size <= SELECTOR_MAX:
+                allowed = store.filtered_rowids(conn, sources, doc_ids)
+                return vectors.search_among(self.vector_index, query_vector, k, allowed)
+            return self._dense_deeper(conn, query_vector, k, sources, doc_ids, size)
+
+    def _dense_deeper(
+        self,
+        conn: sqlite3.Connection,
+        query_vector: np.ndarray,
+        k: int,
+        sources: Collection[str],
+        doc_ids: Collection[str],
+        size: int,
+    ) -> list[tuple[int, float]]:
+        """Search deep enough that ``k`` of the filter's ``size`` passages are expected among
+        the results, keep those, and search deeper only if too few were there."""
+        total = self.vector_index.ntotal
+        depth = min(total, OVERSAMPLE * k * math.ceil(total / size))
+        while True:
+            found = vectors.search(self.vector_index, query_vector, depth)
+            keep = store.keep_filtered(conn, [r for r, _ in found], sources, doc_ids)
+            kept = [pair for pair in found if pair[0] in keep]
+            if len(kept) >= k or depth >= total:
+                return kept[:k]
+            depth = min(total, depth * 4)
 
     def dense_scores(self, query_vector: np.ndarray, rowids: list[int]) -> np.ndarray:
         """Exact cosine of the query to each passage (for passages found by other means)."""
@@ -122,15 +274,7 @@ class Index:
         sources: Collection[str] = (),
         doc_ids: Collection[str] = (),
     ) -> list[tuple[int, float]]:
-        """BM25 top ``k`` (``store.lexical_search``) for the words of ``text`` that are not
-        common (see ``COMMON_SHARE``), when any are left. A common word ("symptoms",
-        "treatment") barely moves BM25 but makes FTS5 score every passage that has it: left out,
-        full-corpus search takes half the time, with the same dev-set MRR@10."""
-        limit = max(COMMON_SHARE * self.manifest.passages, COMMON_MIN)
-        telling = [
-            w for w in words(text) if w not in STOPWORDS and self.vocabulary.get(w, 0) <= limit
-        ]
-        query = " ".join(telling) if telling else text
+        query = self.telling_words(text)
         with self.connection() as conn:
             return store.lexical_search(conn, query, k, sources=sources, doc_ids=doc_ids)
 
@@ -175,15 +319,6 @@ class Index:
         with self.connection() as conn:
             return store.list_documents(conn)
 
-    def require_model(self, model: str) -> None:
-        """Refuse to search with another model than the one the vectors came from."""
-        if self.manifest.model != model:
-            raise IndexMismatchError(
-                f"the index at {self.root} was built with the embedding model "
-                f"{self.manifest.model!r}, but this medcite uses {model!r}. "
-                "Use --embedder auto (the default), or `medcite reencode --embedder ...`."
-            )
-
     def close(self) -> None:
         for conn in self._opened:
             conn.close()
@@ -194,7 +329,7 @@ class Index:
 READERS = 8
 
 
-def open_index(root: Path, model: str | None = None) -> Index:
+def open_index(root: Path, model: str | None = None) -> EmbeddedIndex:
     """Load the current generation after checking its manifest and checksums.
 
     ``model`` is the embedder's name; an index built with another model is refused."""
@@ -222,7 +357,7 @@ def open_index(root: Path, model: str | None = None) -> Index:
     finally:
         if conn is not None:
             conn.close()
-    index = Index(root, directory, manifest, vector_index, labels, label_of, vocabulary)
+    index = EmbeddedIndex(root, directory, manifest, vector_index, labels, label_of, vocabulary)
     index.open_connections(READERS)
     if model is not None:
         index.require_model(model)
@@ -236,9 +371,17 @@ class IndexHolder:
     changes the index under a request in flight; the old one is closed by garbage collection
     when its last request lets go of it."""
 
-    def __init__(self, root: Path, model: str) -> None:
+    def __init__(
+        self,
+        root: Path,
+        model: str,
+        opener: Callable[[Path, str | None], Index] = open_index,
+    ) -> None:
+        """``opener(root, model)`` opens the current generation (``stores.opener`` makes
+        one for a store other than the embedded one)."""
         self.root = root
         self.model = model
+        self._open = opener
         self._index: Index | None = None
         self._error: MedciteError | None = IndexMissingError("the index has not been opened yet")
         self._reload_lock = threading.Lock()
@@ -265,7 +408,7 @@ class IndexHolder:
         """Open the current generation and swap it in; returns (new, old). If opening fails,
         the index being served stays as it is and the error is raised."""
         with self._reload_lock:
-            new = open_index(self.root, model=self.model)
+            new = self._open(self.root, self.model)
             old, self._index = self._index, new
             self._error = None
             return new, old

@@ -44,6 +44,19 @@ def search(index: faiss.Index, query: np.ndarray, k: int) -> list[tuple[int, flo
     return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i != -1]
 
 
+def search_among(
+    index: faiss.Index, query: np.ndarray, k: int, allowed: np.ndarray
+) -> list[tuple[int, float]]:
+    """``search`` (flat or HNSW) that only considers the ids in ``allowed``."""
+    if index.ntotal == 0 or k <= 0 or not len(allowed):
+        return []
+    params = faiss.SearchParameters()
+    params.sel = faiss.IDSelectorBatch(allowed)
+    query = np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32)
+    scores, ids = index.search(query, min(k, len(allowed)), params=params)
+    return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i != -1]
+
+
 def save(index: faiss.Index, path: Path) -> None:
     faiss.write_index(index, str(path))
 

@@ -1,4 +1,5 @@
-# Shared by quickstart.sh and test.sh: a venv in .venv with medcite installed.
+# Shared by quickstart.sh and test.sh: a venv in .venv with medcite installed, with the extras
+# in MEDCITE_EXTRAS (test.sh: "[test]"; "[postgres]" adds the PostgreSQL driver for serving).
 # CPU torch is pinned in the same pip command as sentence-transformers (via pyproject),
 # so pip never pulls the multi-GB CUDA build.
 set -euo pipefail

@@ -1,5 +1,7 @@
 """Shared fixtures: the fixture corpus (``medcite.index.testing.CORPUS``), indexes built from it
-with the fake embedder, and web clients. The server thread is in ``tests/support.py``."""
+with the fake embedder, web clients, and databases (SQLite, and PostgreSQL when Debian's server
+binaries are installed). The server thread and the PostgreSQL server are in
+``tests/support.py``."""
 
 from __future__ import annotations
 
@@ -15,10 +17,12 @@ from fastapi.testclient import TestClient
 
 from medcite.chat import calibration
 from medcite.chat.answer import AbstainPolicy
+from medcite.index.stores import publish
 from medcite.index.testing import CORPUS, FakeEmbedder, write_jsonl
 from medcite.ingest.pipeline import ingest
 from medcite.web.app import create_app
 from medcite.web.config import Settings
+from tests.support import STORES, PostgresServer, store_for
 
 # The fake embedder's cosines are not the real model's, so the shipped policy (fitted on real
 # evidence) means nothing for its indexes. Unit tests answer by a fixed policy of their own:
@@ -87,24 +91,68 @@ def make_client(embedder: FakeEmbedder) -> Iterator[ClientFactory]:
         yield factory
 
 
-@pytest.fixture
-def client(make_client: ClientFactory, index_root: Path) -> TestClient:
+@pytest.fixture(scope="session")
+def index_in_milvus(index_root: Path) -> str:
+    """``index_root`` published into a Milvus Lite file; its URI."""
+    config = store_for(index_root, "milvus")
+    publish(index_root, config)
+    return config.uri
+
+
+@pytest.fixture(params=STORES)
+def client(
+    request: pytest.FixtureRequest, make_client: ClientFactory, index_root: Path
+) -> TestClient:
+    """A client of the shared index, served from each store in turn."""
+    if request.param == "milvus":
+        uri = request.getfixturevalue("index_in_milvus")
+        return make_client(index_root, store="milvus", milvus_uri=uri)
     return make_client(index_root)
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """A PostgreSQL server for the session; the tests that need it skip without Debian's
+    postgresql package (scripts/test.sh installs it) or psycopg."""
+    pytest.importorskip("psycopg", reason="psycopg is not installed (pip install -e '.[test]')")
+    bin_dir = PostgresServer.find_binaries()
+    if bin_dir is None:
+        pytest.skip(
+            "no PostgreSQL server binaries in /usr/lib/postgresql/*/bin (apt-get install"
+            " postgresql)"
+        )
+    with PostgresServer(bin_dir) as server:
+        yield server
+
+
+@pytest.fixture(
+    params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)],
+)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The URL of an empty database of this test's own: an SQLite file, then a PostgreSQL
+    database (the test runs once with each)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'shared.sqlite'}"
+    server: PostgresServer = request.getfixturevalue("postgres")
+    return server.new_database()
 
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  # type: ignore[no-untyped-def]
-    """With MEDCITE_REQUIRE_SLOW=1 (scripts/test.sh sets it), a real-model test that skips
-    fails instead: CI must not pass by quietly not running the real model."""
+    """With MEDCITE_REQUIRE_SLOW=1 (scripts/test.sh sets it), a real-model or PostgreSQL test
+    that skips fails instead: CI must not pass by quietly not running the real model, or by
+    testing the shared stores on SQLite alone."""
     outcome = yield
     report = outcome.get_result()
+    required = ("slow", "postgres", "milvus", "ray")
     if (
         report.skipped
         and os.environ.get("MEDCITE_REQUIRE_SLOW") == "1"
-        and item.get_closest_marker("slow") is not None
+        and any(item.get_closest_marker(name) is not None for name in required)
         and not hasattr(report, "wasxfail")
     ):
         report.outcome = "failed"
         report.longrepr = (
-            f"a real-model test skipped under MEDCITE_REQUIRE_SLOW=1: {report.longrepr}"
+            f"a real-model, PostgreSQL, Milvus or Ray test skipped under MEDCITE_REQUIRE_SLOW=1:"
+            f" {report.longrepr}"
         )

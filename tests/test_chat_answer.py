@@ -15,10 +15,11 @@ from medcite.chat.conversation import ConversationStore
 from medcite.chat.triage import make_triage
 from medcite.chat.types import ANSWERED, CLARIFY, EMERGENCY, NOT_COVERED, Topic, resolve_follow_up
 from medcite.index.errors import InputError
-from medcite.index.reader import Index, open_index
+from medcite.index.reader import Index
 from medcite.index.testing import CORPUS, FakeEmbedder, write_jsonl
 from medcite.index.types import Hit, Passage
 from medcite.ingest.pipeline import ingest
+from tests.support import STORES, served
 
 # With the fake embedder, coverage of the question's words decides.
 LENIENT = AbstainPolicy(bias=-3.0, w_dense=0.0, w_cover=6.0, w_unknown=0.0, threshold=0.5)
@@ -31,11 +32,11 @@ def ask(*args, **kwargs):  # type: ignore[no-untyped-def]
     return ask_with_triage(*args, triage=TRIAGE, **kwargs)
 
 
-@pytest.fixture(scope="module")
-def small_index(tmp_path_factory: pytest.TempPathFactory) -> Index:
+@pytest.fixture(scope="module", params=STORES)
+def small_index(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Index:
     root = tmp_path_factory.mktemp("answer")
     ingest([write_jsonl(root / "corpus.jsonl", CORPUS)], root / "ix", FakeEmbedder())
-    return open_index(root / "ix")
+    return served(root / "ix", request.param)
 
 
 def test_every_quote_is_the_document_text_at_its_offsets(small_index: Index) -> None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 from functools import partial
-from pathlib import Path
 
 import pytest
 
@@ -33,9 +32,10 @@ from medcite.chat.evaluation.run import (
 from medcite.chat.triage import make_triage
 from medcite.chat.types import ANSWERED, EMERGENCY, NOT_COVERED, Answer, Quote
 from medcite.index.errors import InputError
-from medcite.index.reader import Index, open_index
+from medcite.index.reader import Index
 from medcite.index.testing import FakeEmbedder
 from medcite.ingest.pipeline import ingest
+from tests.support import STORES, served
 
 
 def _article(doc_id: str, title: str, sections: list[tuple[str, str]]) -> dict[str, object]:
@@ -158,13 +158,13 @@ UNANSWERABLE = [
 QUESTIONS = ANSWERABLE + UNANSWERABLE
 
 
-@pytest.fixture(scope="module")
-def index(tmp_path_factory: pytest.TempPathFactory) -> Index:
+@pytest.fixture(scope="module", params=STORES)
+def index(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Index:
     root = tmp_path_factory.mktemp("eval")
     corpus = root / "corpus.jsonl"
     corpus.write_text("".join(json.dumps(a) + "\n" for a in ARTICLES), encoding="utf-8")
     ingest([corpus], root / "index", FakeEmbedder())
-    opened = open_index(root / "index")
+    opened = served(root / "index", request.param)
     yield opened
     opened.close()
 
@@ -492,7 +492,7 @@ def test_the_evaluated_index_is_named_in_the_report(index):
     report = _run(index, modes=("lexical",), answers=False)
     assert report.documents == 4
     assert report.model == FakeEmbedder().name
-    assert Path(report.index) == index.root
+    assert report.index == str(index.root)
 
 
 # --- gold answer spans ---------------------------------------------------------------------

@@ -8,22 +8,22 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from medcite.chat import retrieve
 from medcite.chat.retrieve import Filters, diversify, fuse, search
-from medcite.index import layout, store, vectors
+from medcite.index import layout, reader, store, vectors
 from medcite.index.errors import InputError
-from medcite.index.reader import Index, open_index
+from medcite.index.reader import EmbeddedIndex, Index, open_index
 from medcite.index.testing import CORPUS, FakeEmbedder, write_jsonl
 from medcite.index.types import Document, Hit, Passage
 from medcite.ingest.pipeline import ingest
+from tests.support import STORES, served
 
 
-@pytest.fixture(scope="module")
-def small_index(tmp_path_factory: pytest.TempPathFactory) -> Index:
+@pytest.fixture(scope="module", params=STORES)
+def small_index(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Index:
     root = tmp_path_factory.mktemp("retrieve")
     corpus = write_jsonl(root / "corpus.jsonl", CORPUS)
     ingest([corpus], root / "ix", FakeEmbedder())
-    return open_index(root / "ix")
+    return served(root / "ix", request.param)
 
 
 @pytest.mark.parametrize("mode", ["lexical", "dense", "hybrid"])
@@ -134,7 +134,7 @@ FILTERED = [
 def test_filtered_search_ranks_as_the_unfiltered_one_restricted_to_the_filter(
     small_index: Index, monkeypatch: pytest.MonkeyPatch, selector_max: int, mode: str
 ) -> None:
-    monkeypatch.setattr(retrieve, "SELECTOR_MAX", selector_max)
+    monkeypatch.setattr(reader, "SELECTOR_MAX", selector_max)
     query = "vision airways diabetes treated"
     everything = search(small_index, FakeEmbedder(), query, k=20, mode=mode, per_article=0)
     for filters, doc_ids in FILTERED:
@@ -186,7 +186,7 @@ def index_by_hand(directory: Path, articles: dict[str, int], embedder: FakeEmbed
         files=(),
     )
     flat = vectors.build(matrix, ids, "flat")
-    index = Index(directory, directory, manifest, flat, np.zeros((0, 0)), {}, {})
+    index = EmbeddedIndex(directory, directory, manifest, flat, np.zeros((0, 0)), {}, {})
     index.open_connections(1)
     with index.connection() as read:
         read.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, SQLITE_MAX_VARIABLES)
@@ -216,10 +216,21 @@ def test_a_source_with_more_passages_than_sqlite_binds_variables_is_searched(
     assert all(h.passage.text == "word7" for h in hits)
 
 
-def test_a_filter_binds_the_same_few_variables_however_long_it_is(small_index: Index) -> None:
+def test_a_long_filter_keeps_only_its_passages(small_index: Index) -> None:
+    doc_ids = tuple(f"MISSING_{n}" for n in range(2_000)) + ("XSS_1", "DIAB_1")
+    sources = tuple(f'Missing "{n}"' for n in range(2_000)) + ("NIDDK", "GARD")
+    filters = Filters(sources=sources, doc_ids=doc_ids)
+    for mode in ("dense", "lexical", "hybrid"):
+        hits = search(small_index, FakeEmbedder(), "diabetes xsstopic", mode=mode, filters=filters)
+        assert hits and {h.passage.doc_id for h in hits} <= {"XSS_1", "DIAB_1"}
+
+
+def test_a_filter_binds_the_same_few_variables_however_long_it_is(tmp_path: Path) -> None:
+    ingest([write_jsonl(tmp_path / "corpus.jsonl", CORPUS)], tmp_path / "ix", FakeEmbedder())
+    embedded = open_index(tmp_path / "ix")
     doc_ids = tuple(f"MISSING_{n}" for n in range(2_000)) + ("XSS_1", "DIAB_1")
     sources = tuple(f"Missing{n}" for n in range(2_000)) + ("NIDDK", "GARD")
-    with small_index.connection() as conn:
+    with embedded.connection() as conn:
         limit = conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 7)
         try:
             rowids = store.filtered_rowids(conn, sources, doc_ids)

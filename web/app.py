@@ -1,11 +1,14 @@
-"""The web app: ``create_app(settings)`` builds it, ``serve(settings)`` runs it with uvicorn."""
+"""The web app: ``create_app(settings)`` builds it, ``serve(settings)`` runs it with uvicorn, in
+one process or, with ``settings.workers`` above 1, in that many worker processes on one port
+(each built by ``app_from_environment``)."""
 
 from __future__ import annotations
 
 import copy
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import os
+from collections.abc import AsyncIterator, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
 from functools import partial
 from pathlib import Path
 
@@ -17,14 +20,22 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from medcite.chat.answer import MAX_QUESTION_CHARS
-from medcite.chat.conversation import ConversationStore
-from medcite.chat.feedback import FeedbackStore, feedback_path
+from medcite.chat.conversation import Conversations, ConversationStore
+from medcite.chat.conversation_db import DatabaseConversationStore
+from medcite.chat.database import Database
+from medcite.chat.feedback import FeedbackStore, feedback_database
 from medcite.index.embedder import CachingEmbedder, Embedder, make_embedder
-from medcite.index.layout import current_model
 from medcite.index.reader import IndexHolder
+from medcite.index.stores import index_model, opener
 from medcite.index.threads import limit_threads
 from medcite.web import routes_api, routes_doc, routes_ops, routes_patient, routes_staff
-from medcite.web.config import Settings, triage_for
+from medcite.web.config import (
+    Settings,
+    load_settings,
+    settings_environment,
+    store_config,
+    triage_for,
+)
 from medcite.web.limits import install_limits
 from medcite.web.schemas import safe_url
 from medcite.web.security import (
@@ -41,6 +52,8 @@ logger = logging.getLogger("medcite.web")
 WEB_DIR = Path(__file__).resolve().parent
 TEMPLATES_DIR = WEB_DIR / "templates"
 STATIC_DIR = WEB_DIR / "static"
+# What each worker process of `medcite serve --workers N` runs: uvicorn imports it there.
+APP_FACTORY = "medcite.web.app:app_from_environment"
 
 
 def sentence(text: str) -> str:
@@ -73,6 +86,8 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> FastA
     are loaded once, at start-up; a missing or broken index does not stop the app, it makes
     /readyz and the pages answer 503 with the reason until ``POST /api/admin/reload``."""
 
+    store = store_config(settings)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         limit_threads(settings.query_threads)
@@ -84,19 +99,20 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> FastA
                     partial(
                         make_embedder,
                         settings.embedder,
-                        index_model=current_model(settings.index),
+                        index_model=index_model(settings.index, store),
                         threads=settings.query_threads,
                     )
                 )
             )
         )
-        holder = IndexHolder(settings.index, model.name)
+        holder = IndexHolder(settings.index, model.name, opener(store))
         await run_in_threadpool(holder.load)
         if holder.error is not None:
             logger.warning("%s", user_message(holder.error))
         app.state.embedder = model
         app.state.index_holder = holder
         yield
+        database.close()
 
     app = FastAPI(
         title="medcite",
@@ -109,8 +125,9 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> FastA
     app.state.settings = settings
     app.state.triage = triage_for(settings)
     app.state.templates = make_templates(app.state.triage.locale.disclaimer, settings.publisher)
-    app.state.conversations = ConversationStore()
-    app.state.feedback = FeedbackStore(feedback_path(settings.index))
+    database = feedback_database(settings.index, settings.database_url)
+    app.state.conversations = conversation_store(settings, database)
+    app.state.feedback = FeedbackStore(database)
 
     install_error_handlers(app)
     app.add_middleware(
@@ -129,6 +146,20 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> FastA
     app.include_router(routes_api.docs_router)
     app.include_router(routes_ops.router)
     return app
+
+
+def conversation_store(settings: Settings, database: Database) -> Conversations:
+    """In this process's memory, unless conversations are shared (several workers, or a
+    database URL that several servers may share): then in ``database``."""
+    if settings.shares_conversations:
+        return DatabaseConversationStore(database)
+    return ConversationStore()
+
+
+def app_from_environment() -> FastAPI:
+    """The app of one worker process of ``serve``: its settings come from the MEDCITE_*
+    variables ``serve`` set for it (``config.settings_environment``)."""
+    return create_app(load_settings())
 
 
 class DropQueryString(logging.Filter):
@@ -151,15 +182,49 @@ def log_config() -> dict[str, object]:
 
 
 def serve(settings: Settings, *, open_staff: bool = False) -> None:
-    """Run the app with uvicorn on ``settings.host:settings.port`` until interrupted.
+    """Run the app with uvicorn on ``settings.host:settings.port`` until interrupted, in
+    ``settings.workers`` processes.
 
     Without a staff password, a host other than loopback is refused (a ``MedciteError``)
-    unless ``open_staff``: the staff pages would be open to the network."""
+    unless ``open_staff``: the staff pages would be open to the network. When conversations
+    are shared, a database that cannot be used is a ``DatabaseError`` before anything is
+    served."""
     refuse_open_staff(settings, open_staff=open_staff)
-    uvicorn.run(
-        create_app(settings),
+    if settings.shares_conversations:
+        database = feedback_database(settings.index, settings.database_url)
+        try:
+            database.check()
+        finally:
+            database.close()
+    run = partial(
+        uvicorn.run,
         host=settings.host,
         port=settings.port,
         log_config=log_config(),
         proxy_headers=False,
     )
+    if settings.workers == 1:
+        run(create_app(settings))
+        return
+    # Each worker process starts afresh and builds its own app from these settings.
+    with environment(settings_environment(settings)):
+        run(APP_FACTORY, factory=True, workers=settings.workers)
+
+
+@contextmanager
+def environment(variables: Mapping[str, str | None]) -> Iterator[None]:
+    """``os.environ`` with ``variables`` set (None: unset) for the block, then as it was."""
+    saved = {name: os.environ.get(name) for name in variables}
+    try:
+        for name, value in variables.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value

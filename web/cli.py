@@ -9,12 +9,23 @@ import textwrap
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from medcite.chat.types import SearchMode
 from medcite.index.embedder import EMBEDDERS
 from medcite.index.errors import InputError, MedciteError
+from medcite.index.stores import STORES, StoreConfig
 from medcite.index.types import VectorIndexKind
-from medcite.web.config import Settings, SettingsError, load_settings, triage_for
+from medcite.web.config import (
+    Settings,
+    SettingsError,
+    load_settings,
+    store_config,
+    triage_for,
+)
+
+if TYPE_CHECKING:
+    from medcite.index.reader import Index
 
 EXIT_ERROR = 2
 
@@ -63,6 +74,29 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
             type=Path,
             default=settings.index,
             help=f"index directory (default: $MEDCITE_INDEX or {settings.index})",
+        )
+        p.add_argument(
+            "--store",
+            choices=STORES,
+            default=settings.store,
+            help="where the index is served from: embedded (SQLite + FAISS in the index "
+            "directory, the default) or milvus (ingest builds in the index directory, then "
+            "publishes to Milvus); $MEDCITE_STORE",
+        )
+        p.add_argument(
+            "--milvus-uri",
+            default=settings.milvus_uri,
+            metavar="URI",
+            help="a Milvus server (http://host:19530) or Milvus Lite file (./medcite.db); "
+            "default: $MEDCITE_MILVUS_URI, else milvus.db in the index directory. The token "
+            "is read from $MEDCITE_MILVUS_TOKEN only",
+        )
+        p.add_argument(
+            "--milvus-collection",
+            default=settings.milvus_collection,
+            metavar="NAME",
+            help="the alias the index goes by in Milvus (default: $MEDCITE_MILVUS_COLLECTION "
+            "or medcite)",
         )
 
     p = sub.add_parser("ingest", help="read files or directories into the index")
@@ -179,6 +213,23 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
         help="serve on a non-loopback host without MEDCITE_STAFF_PASSWORD: anyone who can reach"
         " it reads the patients' stored questions and can reload the index",
     )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=settings.workers,
+        metavar="N",
+        help="worker processes serving one port (default: $MEDCITE_WORKERS or 1). Above 1,"
+        " conversations are kept in the database (--database-url) so that any worker can"
+        " continue them; each worker loads its own model and has its own rate limits",
+    )
+    p.add_argument(
+        "--database-url",
+        default=settings.database_url,
+        metavar="URL",
+        help="where feedback is kept, and conversations when they are shared (this or --workers"
+        " above 1): sqlite:////path/file.sqlite or postgresql+psycopg://USER:PASSWORD@HOST/DB"
+        " (default: $MEDCITE_DATABASE_URL, else feedback.sqlite in the index directory)",
+    )
     p.set_defaults(run=cmd_serve)
 
     p = sub.add_parser("feedback", help="work with stored feedback")
@@ -195,9 +246,38 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     return parser
 
 
-def _embedder(args: argparse.Namespace, *, batch: bool = False):
-    """The embedder (by default the one that built the index); one thread per query unless
-    ``batch`` (ingest) wants every core."""
+def _store(args: argparse.Namespace, settings: Settings) -> StoreConfig:
+    return store_config(
+        settings.model_copy(
+            update={
+                "store": args.store,
+                "milvus_uri": args.milvus_uri,
+                "milvus_collection": args.milvus_collection,
+            }
+        )
+    )
+
+
+def _open(args: argparse.Namespace, settings: Settings) -> Index:
+    """The index the arguments name, from the store they name."""
+    from medcite.index.stores import open_store
+
+    return open_store(args.index, _store(args, settings))
+
+
+def _publish(args: argparse.Namespace, settings: Settings) -> None:
+    """After an ingest: bring a Milvus store up to the directory's new generation."""
+    from medcite.index.stores import publish
+
+    config = _store(args, settings)
+    published = publish(args.index, config)
+    if published is not None and not getattr(args, "json", False):
+        print(f"published generation {published} to {config.describe(args.index)}")
+
+
+def _embedder(args: argparse.Namespace, *, batch: bool = False, index_model: str | None = None):
+    """The embedder (by default the one that built the index: ``index_model``, or the
+    directory's); one thread per query unless ``batch`` (ingest) wants every core."""
     from medcite.index.embedder import make_embedder
     from medcite.index.layout import current_model
     from medcite.index.threads import limit_threads
@@ -209,7 +289,8 @@ def _embedder(args: argparse.Namespace, *, batch: bool = False):
     try:
         return make_embedder(
             args.embedder,
-            index_model=current_model(index_dir) if index_dir is not None else None,
+            index_model=index_model
+            or (current_model(index_dir) if index_dir is not None else None),
             threads=threads,
         )
     except ValueError as exc:
@@ -248,7 +329,9 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     )
     if bar is not None:
         bar.close()
-    return _print_ingest_report(report, args)
+    _print_ingest_report(report, args)
+    _publish(args, settings)
+    return 0
 
 
 def cmd_reencode(args: argparse.Namespace, settings: Settings) -> int:
@@ -265,7 +348,9 @@ def cmd_reencode(args: argparse.Namespace, settings: Settings) -> int:
     report = ingest([], args.index, embedder, max_words=manifest.max_words, reencode=True)
     if not args.json:
         print(f"re-encoded with {embedder.name} (was {manifest.model})")
-    return _print_ingest_report(report, args)
+    _print_ingest_report(report, args)
+    _publish(args, settings)
+    return 0
 
 
 def _print_ingest_report(report, args: argparse.Namespace) -> int:
@@ -295,11 +380,10 @@ def _print_ingest_report(report, args: argparse.Namespace) -> int:
 
 def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
     from medcite.chat.retrieve import Filters, search
-    from medcite.index.reader import open_index
     from medcite.web.schemas import HitOut
 
-    index = open_index(args.index)
-    embedder = _embedder(args)
+    index = _open(args, settings)
+    embedder = _embedder(args, index_model=index.manifest.model)
     index.require_model(embedder.name)
     hits = search(
         index,
@@ -329,10 +413,9 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     from medcite.chat.answer import ask
     from medcite.chat.calibration import policy_for
     from medcite.chat.retrieve import Filters
-    from medcite.index.reader import open_index
 
-    index = open_index(args.index)
-    embedder = _embedder(args)
+    index = _open(args, settings)
+    embedder = _embedder(args, index_model=index.manifest.model)
     index.require_model(embedder.name)
     triage = triage_for(settings)
     filters = Filters(sources=tuple(args.source))
@@ -390,7 +473,7 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     if args.triage:
         _eval_triage(args, triage, embedder)
     if args.questions:
-        _eval_questions(args, triage, embedder)
+        _eval_questions(args, settings, triage, embedder)
     return 0
 
 
@@ -412,7 +495,7 @@ def _eval_triage(args: argparse.Namespace, triage, embedder) -> None:
         path.write_text(json.dumps(report_json(report), indent=2) + "\n", encoding="utf-8")
 
 
-def _eval_questions(args: argparse.Namespace, triage, embedder) -> None:
+def _eval_questions(args: argparse.Namespace, settings: Settings, triage, embedder) -> None:
     from functools import partial
 
     from tqdm import tqdm
@@ -427,12 +510,11 @@ def _eval_questions(args: argparse.Namespace, triage, embedder) -> None:
         write_trec,
     )
     from medcite.chat.evaluation.run import evaluate
-    from medcite.index.reader import open_index
 
     questions = load_questions(args.questions)
     if args.split:
         questions = select_split(questions, args.split)
-    index = open_index(args.index)
+    index = _open(args, settings)
     index.require_model(embedder.name)
     bars: dict[str, tqdm] = {}
 
@@ -474,7 +556,6 @@ def cmd_calibrate(args: argparse.Namespace, settings: Settings) -> int:
     from medcite.chat.calibration import calibrate, require_both_kinds, save_for_index
     from medcite.chat.evaluation.questions import load_questions, select_split
     from medcite.index.layout import now_iso
-    from medcite.index.reader import open_index
 
     if not 0.0 < args.answer_rate <= 1.0:
         raise InputError(f"--answer-rate must be above 0 and at most 1, not {args.answer_rate}")
@@ -484,8 +565,8 @@ def cmd_calibrate(args: argparse.Namespace, settings: Settings) -> int:
         questions = select_split(questions, args.split)
         name += f" (split {args.split})"
     require_both_kinds(questions, name)
-    index = open_index(args.index)
-    embedder = _embedder(args)
+    index = _open(args, settings)
+    embedder = _embedder(args, index_model=index.manifest.model)
     index.require_model(embedder.name)
     source = (
         f"medcite calibrate on {name}, answering {args.answer_rate:g} of the answerable"
@@ -513,6 +594,13 @@ def cmd_calibrate(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from medcite.web.app import serve
 
+    if args.workers < 1:
+        raise InputError(f"--workers must be at least 1, not {args.workers}")
+    if args.workers > 1 and _store(args, settings).is_lite(args.index):
+        raise InputError(
+            "a Milvus Lite file can be open in one process only: serve it with --workers 1, "
+            "or give --workers a Milvus server (--milvus-uri http://host:19530)"
+        )
     serve(
         settings.model_copy(
             update={
@@ -520,6 +608,11 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
                 "host": args.host,
                 "port": args.port,
                 "embedder": args.embedder,
+                "workers": args.workers,
+                "database_url": args.database_url,
+                "store": args.store,
+                "milvus_uri": args.milvus_uri,
+                "milvus_collection": args.milvus_collection,
             }
         ),
         open_staff=args.insecure_open_staff,
@@ -539,12 +632,11 @@ def cmd_info(args: argparse.Namespace, settings: Settings) -> int:
     from medcite.chat.calibration import policy_file, policy_for
     from medcite.index import layout
     from medcite.index.errors import IndexCorruptError
-    from medcite.index.reader import open_index
 
     # A corrupt current generation is still described: which generations are intact is what
     # its owner wants to know. The error is raised after that, for the exit code.
     try:
-        index, error = open_index(args.index), None
+        index, error = _open(args, settings), None
     except IndexCorruptError as exc:
         index, error = None, exc
     checks = layout.check_generations(args.index)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -11,6 +12,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from medcite.chat.triage import DEFAULT_MODEL as DEFAULT_TRIAGE_MODEL
 from medcite.chat.triage import Triage, make_triage
 from medcite.index.errors import MedciteError
+from medcite.index.stores import StoreConfig
 
 
 def default_index_dir() -> Path:
@@ -55,11 +57,50 @@ class Settings(BaseSettings):
     # proxy every client has the proxy's address: raise it or switch it off there.
     rate_per_minute: int = Field(default=120, ge=0)
     rate_burst: int = Field(default=30, ge=1)
+    # Where feedback is kept, and conversations when they are shared: an SQLAlchemy URL,
+    # sqlite:////path/file.sqlite or postgresql+psycopg://user:password@host/database. Empty:
+    # feedback.sqlite in the index directory. Set (or with workers above 1), conversations are
+    # kept there too, so that every worker and server sharing it can continue them.
+    database_url: str = ""
+    # Web worker processes `medcite serve` runs on one port (each loads its own model and has
+    # its own rate limits and overload queue).
+    workers: int = Field(default=1, ge=1)
+    # Where the passage vectors are searched: "embedded" (FAISS inside the index directory) or
+    # "milvus" (a Milvus server or Milvus Lite file, shared by every worker).
+    store: Literal["embedded", "milvus"] = "embedded"
+    # The Milvus server's URI; empty: a Milvus Lite file, milvus.db in the index root.
+    milvus_uri: str = ""
+    milvus_token: SecretStr | None = None
+    milvus_collection: str = "medcite"
+
+    @property
+    def shares_conversations(self) -> bool:
+        """Whether conversations are kept in the database, for other workers to continue."""
+        return self.workers > 1 or bool(self.database_url)
+
+
+def store_config(settings: Settings) -> StoreConfig:
+    """The store the settings name (``MEDCITE_STORE`` and ``MEDCITE_MILVUS_*``)."""
+    token = settings.milvus_token.get_secret_value() if settings.milvus_token else ""
+    return StoreConfig(settings.store, settings.milvus_uri, token, settings.milvus_collection)
 
 
 def triage_for(settings: Settings) -> Triage:
     """Triage with the locale, model and publisher the settings name."""
     return make_triage(settings.locale, settings.triage_model, settings.publisher)
+
+
+def settings_environment(settings: Settings) -> dict[str, str | None]:
+    """``settings`` as the MEDCITE_* variables ``load_settings`` reads back into equal settings
+    (None: a variable to unset), for the worker processes of ``medcite serve --workers``."""
+    prefix = Settings.model_config.get("env_prefix", "")
+    variables: dict[str, str | None] = {}
+    for name in Settings.model_fields:
+        value = getattr(settings, name)
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        variables[(prefix + name).upper()] = None if value is None else str(value)
+    return variables
 
 
 class SettingsError(MedciteError):

@@ -11,7 +11,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.templating import Jinja2Templates
 
-from medcite.chat.conversation import ConversationStore
+from medcite.chat.conversation import Conversations
 from medcite.chat.feedback import FeedbackStore
 from medcite.chat.triage import Triage
 from medcite.index.embedder import Embedder
@@ -60,7 +60,7 @@ def get_templates(request: Request) -> Jinja2Templates:
     return request.app.state.templates
 
 
-def get_conversations(request: Request) -> ConversationStore:
+def get_conversations(request: Request) -> Conversations:
     return request.app.state.conversations
 
 
@@ -75,5 +75,5 @@ DocumentDep = Annotated[Document, Depends(get_document)]
 EmbedderDep = Annotated[Embedder, Depends(get_embedder)]
 TriageDep = Annotated[Triage, Depends(get_triage)]
 TemplatesDep = Annotated[Jinja2Templates, Depends(get_templates)]
-ConversationsDep = Annotated[ConversationStore, Depends(get_conversations)]
+ConversationsDep = Annotated[Conversations, Depends(get_conversations)]
 FeedbackDep = Annotated[FeedbackStore, Depends(get_feedback)]

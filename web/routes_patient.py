@@ -2,11 +2,13 @@
 enhances by appending each answer in place.
 
 The conversation id lives in an HttpOnly, SameSite=Lax cookie. The exchanges shown on the page
-are kept in memory only (``chat.conversation.ConversationStore``); question text is never logged.
+are kept for 30 idle minutes, in memory, or in the shared database when several workers serve
+(``chat.conversation``); question text is never logged.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
@@ -110,7 +112,7 @@ def send_feedback(
         raise InputError(f"the comment is longer than {MAX_COMMENT_CHARS} characters")
     conversation_id = _conversation(request)
     found = conversations.find(conversation_id, exchange) if conversation_id and exchange else None
-    if found is None:
+    if found is None or conversation_id is None:
         raise InputError(
             "this answer can no longer be rated (conversations are forgotten after 30 minutes)"
         )
@@ -122,7 +124,8 @@ def send_feedback(
             generation=found.generation,
             answer_id=found.id,
         )
-        found.rated = True
+        conversations.mark_rated(conversation_id, found.id)
+        found = replace(found, rated=True)
     if _is_htmx(request):
         return templates.TemplateResponse(request, "_feedback.html", {"exchange": found})
     return RedirectResponse(f"/#exchange-{found.id}", status_code=303)

@@ -24,6 +24,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from medcite.chat.database import DatabaseError
 from medcite.index.errors import (
     IndexCorruptError,
     IndexMismatchError,
@@ -61,6 +62,7 @@ STATUS_BY_ERROR: tuple[tuple[type[MedciteError], int], ...] = (
     (IndexMissingError, 503),
     (IndexCorruptError, 503),
     (IndexMismatchError, 503),
+    (DatabaseError, 503),
     (MedciteError, 500),
 )
 NOT_READY = (IndexMissingError, IndexCorruptError, IndexMismatchError)
