@@ -5,9 +5,12 @@ from __future__ import annotations
 import shutil
 import sqlite3
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Protocol
+
+import numpy as np
 
 from medcite.index import layout, store, vectors
 from medcite.index.embedder import Embedder
@@ -17,13 +20,44 @@ from medcite.index.errors import (
     IndexMissingError,
     InputError,
 )
-from medcite.index.types import Document, VectorIndexKind
+from medcite.index.types import Document, Passage, VectorIndexKind
 from medcite.ingest.chunk import DEFAULT_MAX_WORDS, chunk_document, embedding_text
-from medcite.ingest.readers import Skipped, file_id, read_paths
+from medcite.ingest.readers import ReadReport, Skipped, file_id, read_paths
 
 EMBED_BATCH = 64
 
 Progress = Callable[[int, int], None]
+
+
+class Executor(Protocol):
+    """Who does the heavy parts of an ingest: reading files, chunking documents, embedding
+    passage text. ``LocalExecutor`` does them in this process; ``ray_executor.RayExecutor``
+    on a Ray cluster. The rest (checksums, the store, the switch to the new generation) stays
+    in the calling process, so both give the same index."""
+
+    def read(self, paths: Sequence[Path], max_bytes: int) -> ReadReport: ...
+
+    def chunk(self, documents: Sequence[Document], max_words: int) -> list[list[Passage]]: ...
+
+    def embed(self, texts: Sequence[str]) -> Iterator[tuple[list[int], np.ndarray]]:
+        """(positions in ``texts``, their vectors), batch by batch, in any order."""
+        ...
+
+
+@dataclass(frozen=True)
+class LocalExecutor:
+    embedder: Embedder
+
+    def read(self, paths: Sequence[Path], max_bytes: int) -> ReadReport:
+        return read_paths(list(paths), max_bytes=max_bytes)
+
+    def chunk(self, documents: Sequence[Document], max_words: int) -> list[list[Passage]]:
+        return [chunk_document(document, max_words) for document in documents]
+
+    def embed(self, texts: Sequence[str]) -> Iterator[tuple[list[int], np.ndarray]]:
+        for i in range(0, len(texts), EMBED_BATCH):
+            positions = list(range(i, min(i + EMBED_BATCH, len(texts))))
+            yield positions, self.embedder.embed([texts[j] for j in positions])
 
 
 @dataclass(frozen=True)
@@ -63,6 +97,7 @@ def ingest(
     max_bytes: int = 20_000_000,
     progress: Progress | None = None,
     reencode: bool = False,
+    executor: Executor | None = None,
 ) -> IngestReport:
     """Read ``paths`` into a new generation of the index at ``index_dir`` and switch to it.
 
@@ -74,9 +109,13 @@ def ingest(
     are re-chunked, and only passage text never embedded before is sent to the model. A
     ``max_words`` other than the stored one re-chunks every stored document. When the current
     generation fails its checks, the new one is built on the newest intact generation (or on the
-    files alone when none is) and the report says so; the failed one is left as it is."""
+    files alone when none is) and the report says so; the failed one is left as it is.
+
+    ``executor`` reads, chunks and embeds (``LocalExecutor(embedder)`` by default); the
+    ``embedder`` still names the model and embeds the few section labels."""
     started = time.perf_counter()
-    report = read_paths(list(paths), max_bytes=max_bytes)
+    executor = executor or LocalExecutor(embedder)
+    report = executor.read(list(paths), max_bytes)
     if not report.documents and not (reencode and not paths):
         reasons = "; ".join(f"{s.path}: {s.reason}" for s in report.skipped[:5]) or "no files found"
         raise InputError(f"nothing could be read from {', '.join(map(str, paths))} ({reasons})")
@@ -109,12 +148,14 @@ def ingest(
         embedded, embed_seconds, labels_embedded = 0, 0.0, 0
         try:
             with conn:
-                changes = _apply_documents(conn, documents, embedder.name, max_words, rechunk)
+                changes = _apply_documents(
+                    conn, documents, embedder.name, max_words, rechunk, executor
+                )
                 if prune:
                     changes = replace(changes, removed=_prune(conn, documents))
                 if rechunk:
                     read_ids = {d.id for d in documents}
-                    rechunked = _rechunk_stored(conn, embedder.name, max_words, skip=read_ids)
+                    rechunked = _rechunk_stored(conn, embedder.name, max_words, read_ids, executor)
                     changes = replace(changes, rechunked=changes.rechunked + rechunked)
             labels = {key: text for _, key, text in store.passage_labels(conn, embedder.name)}
             missing_labels = labels.keys() - store.label_keys(conn)
@@ -125,7 +166,7 @@ def ingest(
                 with conn:
                     store.rebuild_words(conn)
                 embed_started = time.perf_counter()
-                embedded = _embed_missing(conn, embedder, progress)
+                embedded = _embed_missing(conn, executor, progress)
                 embed_seconds = time.perf_counter() - embed_started
                 labels_embedded = _embed_labels(conn, embedder, labels, missing_labels)
                 ids, matrix = store.all_vectors(conn, embedder.dim)
@@ -243,10 +284,12 @@ def _apply_documents(
     model: str,
     max_words: int,
     rechunk: bool,
+    executor: Executor,
 ) -> Changes:
     """Store new and changed documents; with ``rechunk``, unchanged ones are chunked again."""
     states = store.document_states(conn)
     added = updated = unchanged = rechunked = 0
+    to_store: list[Document] = []
     for document in documents:
         state = states.get(document.id)
         if state is not None and state[0] == document.checksum:
@@ -258,32 +301,39 @@ def _apply_documents(
             updated += 1
         else:
             added += 1
-        _store_document(conn, document, _origin(document), model, max_words, state is not None)
+        to_store.append(document)
+    for document, passages in zip(to_store, executor.chunk(to_store, max_words), strict=True):
+        replace_stored = document.id in states
+        _store_document(conn, document, _origin(document), passages, model, replace_stored)
     return Changes(added=added, updated=updated, unchanged=unchanged, rechunked=rechunked)
 
 
-def _rechunk_stored(conn: sqlite3.Connection, model: str, max_words: int, skip: set[str]) -> int:
+def _rechunk_stored(
+    conn: sqlite3.Connection, model: str, max_words: int, skip: set[str], executor: Executor
+) -> int:
     """Chunk every stored document not in ``skip`` again at ``max_words``, so the manifest's
     max_words describes every stored passage; returns how many were chunked."""
-    count = 0
-    for doc_id, (_, origin) in store.document_states(conn).items():
-        document = None if doc_id in skip else store.get_document(conn, doc_id)
-        if document is not None:
-            _store_document(conn, document, origin, model, max_words, True)
-            count += 1
-    return count
+    stored = [
+        (document, origin)
+        for doc_id, (_, origin) in store.document_states(conn).items()
+        if doc_id not in skip and (document := store.get_document(conn, doc_id)) is not None
+    ]
+    chunks = executor.chunk([document for document, _ in stored], max_words)
+    for (document, origin), passages in zip(stored, chunks, strict=True):
+        _store_document(conn, document, origin, passages, model, True)
+    return len(stored)
 
 
 def _store_document(
     conn: sqlite3.Connection,
     document: Document,
     origin: str,
+    passages: Sequence[Passage],
     model: str,
-    max_words: int,
     replace_stored: bool,
 ) -> None:
-    """Chunk and store ``document``; passage text embedded before keeps its vector."""
-    passages = chunk_document(document, max_words)
+    """Store ``document`` and its ``passages``; passage text embedded before keeps its
+    vector."""
     keys = [
         store.vector_key(model, embedding_text(document.title, p.heading, p.text)) for p in passages
     ]
@@ -343,18 +393,21 @@ def _embed_labels(
     return len(todo)
 
 
-def _embed_missing(conn: sqlite3.Connection, embedder: Embedder, progress: Progress | None) -> int:
+def _embed_missing(conn: sqlite3.Connection, executor: Executor, progress: Progress | None) -> int:
     pending = store.passages_without_vectors(conn)
     # Similar lengths in a batch waste less padding.
     pending.sort(key=lambda row: len(row[3]) + len(row[1]) + len(row[2]))
     total = len(pending)
     if progress:
         progress(0, total)
-    for i in range(0, total, EMBED_BATCH):
-        batch = pending[i : i + EMBED_BATCH]
-        matrix = embedder.embed([embedding_text(t, h, body) for _, t, h, body in batch])
+    done = 0
+    texts = [embedding_text(t, h, body) for _, t, h, body in pending]
+    for positions, matrix in executor.embed(texts):
         with conn:
-            store.set_vectors(conn, [row[0] for row in batch], matrix)
+            store.set_vectors(conn, [pending[i][0] for i in positions], matrix)
+        done += len(positions)
         if progress:
-            progress(min(i + EMBED_BATCH, total), total)
+            progress(done, total)
+    if done != total:
+        raise IndexCorruptError(f"{total - done} of {total} passages came back without a vector")
     return total

@@ -56,29 +56,45 @@ def read_paths(
     a walked directory are ignored. A file reached twice (named twice, or through a symbolic
     link) is read once, and a document id that was already read is skipped with a reason.
     """
-    documents: list[Document] = []
+    files, skipped = files_to_read(paths, max_depth)
+    return merge_reads(files, [read_file(path, max_bytes) for path in files], skipped)
+
+
+def files_to_read(paths: Sequence[Path], max_depth: int = 100) -> tuple[list[Path], list[Skipped]]:
+    """The files ``read_paths`` reads, in order, each once; and what was skipped finding them."""
+    files: list[Path] = []
     skipped: list[Skipped] = []
     files_read: set[str] = set()
-    first_read_from: dict[str, str] = {}
     for item in _walk(paths, max_depth):
         if isinstance(item, Skipped):
             skipped.append(item)
             continue
         real_path = os.path.realpath(item)
-        if real_path in files_read:
-            continue
-        files_read.add(real_path)
-        report = _read_file(item, max_bytes)
-        skipped.extend(report.skipped)
+        if real_path not in files_read:
+            files_read.add(real_path)
+            files.append(item)
+    return files, skipped
+
+
+def merge_reads(
+    files: Sequence[Path], reports: Sequence[ReadReport], skipped: Sequence[Skipped] = ()
+) -> ReadReport:
+    """One report from the reports of ``files`` (``read_file``, in the same order, read by
+    whoever): a document id read before is skipped with a reason."""
+    documents: list[Document] = []
+    out = list(skipped)
+    first_read_from: dict[str, str] = {}
+    for path, report in zip(files, reports, strict=True):
+        out.extend(report.skipped)
         for document in report.documents:
             if document.id in first_read_from:
                 first = first_read_from[document.id]
                 reason = f"duplicate document id {document.id} (first read from {first})"
-                skipped.append(Skipped(str(item), reason))
+                out.append(Skipped(str(path), reason))
             else:
-                first_read_from[document.id] = str(item)
+                first_read_from[document.id] = str(path)
                 documents.append(document)
-    return ReadReport(tuple(documents), tuple(skipped))
+    return ReadReport(tuple(documents), tuple(out))
 
 
 # --- finding files ----------------------------------------------------------------------------
@@ -142,7 +158,7 @@ def _inside(path: str, root: str) -> bool:
 # --- checks shared by every reader ------------------------------------------------------------
 
 
-def _read_file(path: Path, max_bytes: int) -> ReadReport:
+def read_file(path: Path, max_bytes: int) -> ReadReport:
     suffix = path.suffix.lower()
     try:
         _regular_file_size(path)  # first, so a broken link says so whatever its extension

@@ -109,6 +109,18 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
         choices=[kind.value for kind in VectorIndexKind],
         default=VectorIndexKind.AUTO.value,
     )
+    p.add_argument(
+        "--executor",
+        choices=("local", "ray"),
+        default="local",
+        help="who reads, chunks and embeds: this process (default) or a Ray cluster "
+        "(the ray extra); the index is the same either way",
+    )
+    p.add_argument(
+        "--ray-address",
+        metavar="ADDR",
+        help="a running Ray cluster (ray://host:10001 or auto); default: start Ray locally",
+    )
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(run=cmd_ingest)
 
@@ -318,20 +330,38 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
         if bar is not None:
             bar.update(done - bar.n)
 
+    embedder = _embedder(args, batch=True)
     report = ingest(
         args.paths,
         args.index,
-        _embedder(args, batch=True),
+        embedder,
         max_words=args.max_words,
         prune=args.prune,
         vector_index=VectorIndexKind(args.vector_index),
         progress=progress,
+        executor=_executor(args, embedder.name),
     )
     if bar is not None:
         bar.close()
     _print_ingest_report(report, args)
     _publish(args, settings)
     return 0
+
+
+def _executor(args: argparse.Namespace, model: str):
+    """The Ray executor when asked for (None: the ingest's own, in process)."""
+    if args.executor != "ray":
+        if args.ray_address:
+            raise InputError("--ray-address needs --executor ray")
+        return None
+    from functools import partial
+
+    from medcite.index.embedder import make_embedder
+    from medcite.ingest.ray_executor import RayExecutor
+
+    # Each actor loads the model the ingest embeds with, on one thread (one actor per CPU).
+    factory = partial(make_embedder, args.embedder, index_model=model, threads=1)
+    return RayExecutor(factory, address=args.ray_address)
 
 
 def cmd_reencode(args: argparse.Namespace, settings: Settings) -> int:
