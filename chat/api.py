@@ -18,9 +18,8 @@ from medcite.chat.retrieve import Filters, search
 from medcite.chat.triage import Triage, make_triage
 from medcite.chat.types import Answer
 from medcite.index.embedder import AUTO, CachingEmbedder, Embedder, make_embedder
-from medcite.index.layout import current_model
 from medcite.index.reader import Index
-from medcite.index.reader import open_index as open_stored_index
+from medcite.index.stores import EMBEDDED, StoreConfig, open_store
 from medcite.index.types import Hit
 
 
@@ -81,11 +80,14 @@ def open_index(
     embedder: Embedder | str = AUTO,
     triage: Triage | None = None,
     policy: AbstainPolicy | None = None,
+    store: StoreConfig = EMBEDDED,
 ) -> MedciteIndex:
-    """Open the index at ``path`` (as ``medcite ingest`` built it). ``embedder`` is an
+    """Open the index at ``path`` (as ``medcite ingest`` built it), served from ``store`` (the
+    embedded one by default; ``StoreConfig("milvus", uri=...)`` for Milvus). ``embedder`` is an
     Embedder or its kind ("auto": the encoder that built the index; "minilm-int8", "minilm",
     "fake"); ``triage`` defaults to the shipped model and
     ``policy`` to the index's own calibration, else the shipped default."""
+    index = open_store(Path(path), store)
     if isinstance(embedder, str):
-        embedder = CachingEmbedder(make_embedder(embedder, index_model=current_model(Path(path))))
-    return MedciteIndex(open_stored_index(Path(path)), embedder, triage or make_triage(), policy)
+        embedder = CachingEmbedder(make_embedder(embedder, index_model=index.manifest.model))
+    return MedciteIndex(index, embedder, triage or make_triage(), policy)

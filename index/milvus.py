@@ -30,7 +30,7 @@ import logging
 import re
 import sqlite3
 from collections import Counter
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -517,18 +517,12 @@ class MilvusIndex(Index):
         matrix = np.array([r["vector"] for r in rows], dtype=np.float32)
         return [r["value"] for r in rows], matrix
 
-    def _remember(self, rows: Iterable[dict[str, Any]]) -> None:
-        """Keep passage rows (a generation never changes, so they never go stale); the
-        store is emptied when full rather than kept in order, which costs a few queries."""
-        if len(self._rows) > ROWS_CACHED:
-            self._rows.clear()
-        for row in rows:
-            vector = np.asarray(row["vector"], dtype=np.float32)
-            self._rows[int(row["rowid"])] = dict(row) | {"vector": vector}
-
     def _passages(self, rowids: Sequence[int]) -> dict[int, dict[str, Any]]:
-        """The rows of ``rowids`` (``ROW_FIELDS``): one query reads those not kept yet."""
-        missing = [int(r) for r in rowids if r not in self._rows]
+        """The rows of ``rowids`` (``ROW_FIELDS``): one query reads those not kept yet. Rows
+        are kept (a generation never changes, so they never go stale) until ``ROWS_CACHED``
+        are, when the store is emptied rather than kept in order."""
+        found = {int(r): self._rows[r] for r in rowids if r in self._rows}
+        missing = [int(r) for r in rowids if r not in found]
         if missing:
             with _errors("reading passages"):
                 rows = self.client.query(
@@ -537,8 +531,12 @@ class MilvusIndex(Index):
                     output_fields=ROW_FIELDS,
                     limit=len(missing),
                 )
-            self._remember(rows)
-        return {r: self._rows[r] for r in rowids if r in self._rows}
+            if len(self._rows) + len(rows) > ROWS_CACHED:
+                self._rows.clear()
+            for row in rows:
+                kept = dict(row) | {"vector": np.asarray(row["vector"], dtype=np.float32)}
+                found[int(row["rowid"])] = self._rows[int(row["rowid"])] = kept
+        return found
 
     def document(self, doc_id: str) -> Document | None:
         with _errors("reading a document"):

@@ -15,6 +15,7 @@ import pytest
 from medcite.chat.database import Database
 from medcite.chat.feedback import FeedbackStore, export_feedback
 from medcite.chat.types import ANSWERED, NOT_COVERED, Answer, Citation
+from medcite.web import cli
 
 
 def answer(kind: str, question: str = "q?", cited: tuple[tuple[str, str], ...] = ()) -> Answer:
@@ -90,3 +91,7 @@ def test_export_reads_the_database_it_is_given(database_url: str, tmp_path: Path
     lines = [json.loads(line) for line in out.read_text().splitlines()]
     assert [line["question"] for line in lines] == ["how is glaucoma treated?", "what is warfarin?"]
     assert not (tmp_path / "unused-index").exists()
+    # The command reads the same database.
+    argv = ["feedback", "export", str(tmp_path / "cli.jsonl"), "--database-url", database_url]
+    assert cli.main([*argv, "--index", str(tmp_path / "unused-index")]) == 0
+    assert (tmp_path / "cli.jsonl").read_text() == out.read_text()

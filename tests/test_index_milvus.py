@@ -223,3 +223,16 @@ def test_vectors_in_milvus_are_the_stored_ones(built: tuple[Path, StoreConfig]) 
     stored = np.vstack([embedded.vector_index.reconstruct(r) for r in rowids])
     query = np.eye(stored.shape[1], dtype=np.float32)[0]
     assert served.dense_scores(query, rowids) == pytest.approx(stored @ query)
+
+
+def test_a_small_row_cache_still_answers_every_search(
+    built: tuple[Path, StoreConfig], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root, config = built
+    publish(root, config)
+    served = open_store(root, config)
+    expected = {q: search(served, FakeEmbedder(), q, k=5) for q in QUERIES}
+    monkeypatch.setattr(milvus, "ROWS_CACHED", 2)
+    served = open_store(root, config)
+    for query in QUERIES * 2:
+        assert search(served, FakeEmbedder(), query, k=5) == expected[query]

@@ -249,6 +249,13 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     p = feedback.add_parser("export", help="write feedback as a question file for `medcite eval`")
     p.add_argument("out", type=Path, metavar="OUT.jsonl")
     index_option(p)
+    p.add_argument(
+        "--database-url",
+        default=settings.database_url,
+        metavar="URL",
+        help="where `medcite serve --database-url` kept feedback (default: $MEDCITE_DATABASE_URL,"
+        " else feedback.sqlite in the index directory)",
+    )
     p.set_defaults(run=cmd_feedback_export)
 
     p = sub.add_parser("info", help="describe the index")
@@ -653,7 +660,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_feedback_export(args: argparse.Namespace, settings: Settings) -> int:
     from medcite.chat.feedback import export_feedback
 
-    count = export_feedback(args.index, args.out)
+    count = export_feedback(args.index, args.out, args.database_url)
     print(f"wrote {count} question(s) to {args.out}")
     return 0
 
@@ -693,6 +700,7 @@ def cmd_info(args: argparse.Namespace, settings: Settings) -> int:
         else:
             data = index.manifest.to_json() | {
                 "directory": str(index.directory),
+                "store": _store(args, settings).describe(args.index),
                 "sources": dict(index.sources()),
                 "abstain_policy": policy,
                 "generations": generations,
@@ -702,6 +710,11 @@ def cmd_info(args: argparse.Namespace, settings: Settings) -> int:
         print(f"index {args.index} (its current generation is not intact)")
     else:
         print(f"index {index.root} (generation {index.generation}, built {index.manifest.created})")
+        if args.store != "embedded":
+            print(
+                f"served from {_store(args, settings).describe(args.index)}, HNSW vectors and "
+                "BM25 in Milvus; the generations below are the index directory's"
+            )
         print(
             f"model {index.manifest.model} ({index.manifest.dim} dims),"
             f" {index.manifest.vector_index} vectors"
