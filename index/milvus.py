@@ -292,7 +292,7 @@ def _meta_rows(
             size += len(word) + 12
     keys, matrix = store.label_vectors(conn)
     for key, vector in zip(keys, matrix, strict=True):
-        yield record(f"label\x1f{key}", "label", key) | {"vector": vector.tolist()}
+        yield record(f"label:{key}", "label", key) | {"vector": vector.tolist()}
 
 
 def _insert(client: Any, collection: str, rows: Iterator[dict[str, Any]]) -> int:
@@ -463,7 +463,6 @@ class MilvusIndex(Index):
             for collection in self.collections.values():
                 client.load_collection(collection)
             meta = self._query("meta", 'group in ["manifest", "policy", "words"]', ["*"])
-            self.labels_keys, self.labels = self._label_vectors()
             documents = self._query("documents", "part == 0", ["group", "fields"])
         except MedciteError:
             raise
@@ -481,7 +480,7 @@ class MilvusIndex(Index):
         self.vocabulary = {}
         for row in sorted((r for r in meta if r["group"] == "words"), key=lambda r: r["part"]):
             self.vocabulary.update(json.loads(row["value"]))
-        self._label_row = {key: row for row, key in enumerate(self.labels_keys)}
+        self._labels: dict[str, np.ndarray] = {}
         self._documents = sorted(
             ((row["group"], row["fields"]["title"], row["fields"]["source"]) for row in documents),
             key=lambda item: (item[1], item[0]),
@@ -509,13 +508,26 @@ class MilvusIndex(Index):
                 iterator.close()
         return out
 
-    def _label_vectors(self) -> tuple[list[str], np.ndarray]:
-        rows = self._query("meta", 'group == "label"', ["value", "vector"])
-        if not rows:
-            return [], np.zeros((0, 0), dtype=np.float32)
-        rows.sort(key=lambda r: r["value"])
-        matrix = np.array([r["vector"] for r in rows], dtype=np.float32)
-        return [r["value"] for r in rows], matrix
+    def _label_vectors(self, keys: Collection[str]) -> dict[str, np.ndarray]:
+        """The section-label vectors of ``keys``, read from the meta collection as searches
+        need them (a worker never holds them all: ~7.8 GB at 10 million passages), and kept
+        like passage rows."""
+        found = {key: self._labels[key] for key in keys if key in self._labels}
+        missing = [f"label:{key}" for key in keys if key and key not in found]
+        if missing:
+            with _errors("reading section labels"):
+                rows = self.client.query(
+                    self.collections["meta"],
+                    filter=f"key in {_literal(missing)}",
+                    output_fields=["value", "vector"],
+                    limit=len(missing),
+                )
+            if len(self._labels) + len(rows) > ROWS_CACHED:
+                self._labels.clear()
+            for row in rows:
+                vector = np.asarray(row["vector"], dtype=np.float32)
+                found[row["value"]] = self._labels[row["value"]] = vector
+        return found
 
     def _passages(self, rowids: Sequence[int]) -> dict[int, dict[str, Any]]:
         """The rows of ``rowids`` (``ROW_FIELDS``): one query reads those not kept yet. Rows
@@ -590,12 +602,13 @@ class MilvusIndex(Index):
         return stored @ query_vector
 
     def label_scores(self, query_vector: np.ndarray, rowids: list[int]) -> np.ndarray:
-        if not rowids or not len(self.labels):
-            return np.zeros(len(rowids), dtype=np.float32)
-        keys = self._passages(rowids)
-        rows = [self._label_row.get(keys.get(r, {}).get("label_key", ""), -1) for r in rowids]
-        scores = self.labels[[max(r, 0) for r in rows]] @ query_vector
-        return np.where(np.array(rows) >= 0, scores, 0.0).astype(np.float32)
+        rows = self._passages(rowids)
+        keys = [rows[r]["label_key"] if r in rows else "" for r in rowids]
+        vectors = self._label_vectors(set(keys))
+        return np.array(
+            [float(vectors[key] @ query_vector) if key in vectors else 0.0 for key in keys],
+            dtype=np.float32,
+        )
 
     def lexical(
         self,
