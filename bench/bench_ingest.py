@@ -1,8 +1,11 @@
 """Ingest throughput and peak memory on a corpus, then the cost of re-ingesting it unchanged.
 
     python bench/bench_ingest.py [--corpus ../shared/corpus/corpus.jsonl] [--index DIR] [--fresh]
+                                 [--executor local|ray] [--ray-batch 256] [--ray-cpus 2]
 
-Writes bench/results/ingest.json. The index is kept, so `medcite eval` can use it."""
+Writes bench/results/ingest.json. The index is kept, so `medcite eval` can use it. With
+--executor ray, a local Ray of --ray-cpus CPUs reads, chunks and embeds (one int8 actor per
+CPU, --ray-batch texts per actor call); peak RSS is then this process's only."""
 
 from __future__ import annotations
 
@@ -30,6 +33,9 @@ def main() -> None:
     parser.add_argument("--embedder", default="minilm-int8")
     parser.add_argument("--fresh", action="store_true", help="delete the index first")
     parser.add_argument("--name", default="ingest", help="results file: bench/results/NAME.json")
+    parser.add_argument("--executor", choices=("local", "ray"), default="local")
+    parser.add_argument("--ray-batch", type=int, default=256, help="texts per actor call")
+    parser.add_argument("--ray-cpus", type=int, default=2)
     args = parser.parse_args()
     if args.fresh:
         shutil.rmtree(args.index, ignore_errors=True)
@@ -42,7 +48,16 @@ def main() -> None:
         if done % 1024 < 64 or done == total:
             print(f"\r  embedded {done}/{total}", end="", file=sys.stderr, flush=True)
 
-    first = ingest([args.corpus], args.index, embedder, progress=progress)
+    executor = None
+    if args.executor == "ray":
+        from functools import partial
+
+        from medcite.ingest import ray_executor
+
+        ray_executor.EMBED_BATCH = args.ray_batch
+        factory = partial(make_embedder, args.embedder, threads=1)
+        executor = ray_executor.RayExecutor(factory, num_cpus=args.ray_cpus)
+    first = ingest([args.corpus], args.index, embedder, progress=progress, executor=executor)
     print(file=sys.stderr)
     second = ingest([args.corpus], args.index, embedder)
     rows = [
@@ -70,6 +85,8 @@ def main() -> None:
         {
             "corpus": str(args.corpus),
             "embedder": embedder.name,
+            "executor": args.executor,
+            "ray_batch": args.ray_batch if args.executor == "ray" else None,
             "model_load_seconds": round(load_seconds, 2),
             "peak_rss_mib": round(peak_rss_mb(), 1),
             "runs": rows,
