@@ -94,10 +94,18 @@ def connect(uri: str, token: str = "") -> Any:
     # Milvus Lite's in-process server logs calls it does not implement, which pymilvus then
     # does without (AllocTimestamp, for query iterators).
     logging.getLogger("grpc._server").setLevel(logging.CRITICAL)
+    # Milvus Lite logs a traceback when it cannot open its file; the error below says why.
+    logging.getLogger("milvus_lite").setLevel(logging.CRITICAL)
     try:
         return MilvusClient(uri=uri, token=token)
     except Exception as exc:  # pymilvus raises several kinds; all mean "cannot connect"
-        raise MilvusError(f"cannot connect to Milvus at {uri}: {_reason(exc)}") from exc
+        hint = ""
+        if "://" not in uri:
+            hint = (
+                " (a Milvus Lite file can be open in one process only: is a `medcite serve` "
+                "using it? Stop it first, or use a Milvus server)"
+            )
+        raise MilvusError(f"cannot connect to Milvus at {uri}: {_reason(exc)}{hint}") from exc
 
 
 @contextlib.contextmanager

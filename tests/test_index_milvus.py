@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import copy
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -236,3 +238,29 @@ def test_a_small_row_cache_still_answers_every_search(
     served = open_store(root, config)
     for query in QUERIES * 2:
         assert search(served, FakeEmbedder(), query, k=5) == expected[query]
+
+
+def test_a_lite_file_another_process_holds_is_a_clear_error(tmp_path: Path) -> None:
+    uri = str(tmp_path / "held.db")
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LITE_FILE, uri],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "open"
+        with pytest.raises(milvus.MilvusError, match="one process only"):
+            milvus.connect(uri)
+    finally:
+        holder.communicate("")
+
+
+# Opens a Milvus Lite file, says so, and keeps it open until its stdin closes.
+HOLD_LITE_FILE = """
+import sys
+from pymilvus import MilvusClient
+client = MilvusClient(sys.argv[1])
+print("open", flush=True)
+sys.stdin.read()
+"""
