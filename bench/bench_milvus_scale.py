@@ -48,7 +48,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 from common import SHARED_CORPUS, print_table, write_result  # noqa: E402
 
-from medcite.index import layout, milvus, store  # noqa: E402
+from medcite.index import layout, milvus  # noqa: E402
 
 TMP = Path(__file__).parent / "results" / "tmp"
 INDEX = TMP / "full-int8"
@@ -83,35 +83,10 @@ def load_corpus(index: Path) -> Corpus:
     conn = sqlite3.connect(f"file:{directory / layout.STORE_FILE}?mode=ro", uri=True)
     conn.row_factory = sqlite3.Row
     try:
-        labels = {rowid: key for rowid, key, _ in store.passage_labels(conn, model)}
-        found = conn.execute(
-            "SELECT p.rowid AS rowid, p.id, p.doc_id, p.section_id, p.start_char, p.end_char,"
-            " p.heading, p.vector, d.title, d.url, d.source, substr(d.text, p.start_char + 1,"
-            " p.end_char - p.start_char) AS body FROM passages p"
-            " JOIN documents d ON d.id = p.doc_id ORDER BY p.rowid"
-        ).fetchall()
+        rows = list(milvus.passage_rows(conn, model))
     finally:
         conn.close()
-    rows, vectors = [], []
-    for row in found:
-        vectors.append(np.frombuffer(row["vector"], dtype=np.float32))
-        rows.append(
-            {
-                "rowid": row["rowid"],
-                "id": row["id"],
-                "doc_id": row["doc_id"],
-                "section_id": row["section_id"],
-                "start": row["start_char"],
-                "end": row["end_char"],
-                "heading": row["heading"],
-                "title": row["title"],
-                "url": row["url"],
-                "source": row["source"],
-                "text": row["body"],
-                "search_text": milvus.search_text(row["title"], row["heading"], row["body"]),
-                "label_key": labels.get(row["rowid"], ""),
-            }
-        )
+    vectors = [np.asarray(row.pop("vector"), dtype=np.float32) for row in rows]
     return Corpus(rows, np.vstack(vectors))
 
 

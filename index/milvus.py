@@ -40,7 +40,7 @@ from medcite.index import layout, store
 from medcite.index.errors import IndexCorruptError, IndexMissingError, MedciteError
 from medcite.index.reader import Index
 from medcite.index.text import STOPWORDS, words
-from medcite.index.types import Document, Hit, Passage, Section
+from medcite.index.types import Document, Passage, Section
 
 # Rows per insert call, and the most rows one query returns.
 BATCH = 1000
@@ -248,7 +248,8 @@ def search_text(title: str, heading: str, body: str) -> str:
     return " ".join([title] * int(weights[0]) + [heading] * int(weights[1]) + [body])
 
 
-def _passage_rows(conn: sqlite3.Connection, model: str, dim: int) -> Iterator[dict[str, Any]]:
+def passage_rows(conn: sqlite3.Connection, model: str) -> Iterator[dict[str, Any]]:
+    """The passages collection's rows for the generation open in ``conn``."""
     rows = conn.execute(
         "SELECT p.rowid AS rowid, p.id, p.doc_id, p.section_id, p.start_char, p.end_char,"
         " p.heading, p.vector, d.title, d.url, d.source, substr(d.text, p.start_char + 1,"
@@ -342,9 +343,7 @@ def publish(client: Any, name: str, directory: Path, *, carried_policy: str | No
         client.create_collection(names["documents"], schema=schema, index_params=index_params)
         schema, index_params = _keyed_schema(client, manifest.dim, "value")
         client.create_collection(names["meta"], schema=schema, index_params=index_params)
-        passages = _insert(
-            client, names["passages"], _passage_rows(conn, manifest.model, manifest.dim)
-        )
+        passages = _insert(client, names["passages"], passage_rows(conn, manifest.model))
         _insert(client, names["documents"], _document_rows(conn, manifest.dim))
         _insert(client, names["meta"], _meta_rows(conn, manifest, policy))
         for collection in names.values():
@@ -643,17 +642,9 @@ class MilvusIndex(Index):
             )
         return [(int(hit["rowid"]), abs(float(hit["distance"]))) for hit in found[0]]
 
-    def hits(
-        self,
-        scored: list[tuple[int, float]],
-        signals: dict[int, tuple[tuple[str, float], ...]] | None = None,
-    ) -> list[Hit]:
-        rows = self._passages([r for r, _ in scored])
-        out = []
-        for rowid, score in scored:
-            row = rows.get(rowid)
-            if row is None:
-                continue
+    def passages(self, rowids: list[int]) -> dict[int, tuple[Passage, str, str, str]]:
+        out = {}
+        for rowid, row in self._passages(rowids).items():
             passage = Passage(
                 id=row["id"],
                 doc_id=row["doc_id"],
@@ -663,16 +654,7 @@ class MilvusIndex(Index):
                 section_id=row["section_id"],
                 heading=row["heading"],
             )
-            out.append(
-                Hit(
-                    passage=passage,
-                    score=score,
-                    title=row["title"],
-                    url=row["url"],
-                    source=row["source"],
-                    signals=(signals or {}).get(rowid, ()),
-                )
-            )
+            out[rowid] = (passage, row["title"], row["url"], row["source"])
         return out
 
     def rowids_for_documents(self, doc_ids: list[str]) -> set[int]:

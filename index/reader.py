@@ -23,7 +23,7 @@ from medcite.index.errors import (
 )
 from medcite.index.spelling import Speller
 from medcite.index.text import STOPWORDS, stem, words
-from medcite.index.types import Document, Hit
+from medcite.index.types import Document, Hit, Passage
 
 # A word in more than this share of the passages, and in more than COMMON_MIN of them, is
 # left out of the full-text query (in a small index no word costs much).
@@ -141,6 +141,17 @@ class Index:
         signals: dict[int, tuple[tuple[str, float], ...]] | None = None,
     ) -> list[Hit]:
         """Hits for (rowid, score) pairs, in the given order."""
+        found = self.passages([rowid for rowid, _ in scored])
+        out = []
+        for rowid, score in scored:
+            if rowid in found:
+                passage, title, url, source = found[rowid]
+                hit_signals = (signals or {}).get(rowid, ())
+                out.append(Hit(passage, score, title, url, source, hit_signals))
+        return out
+
+    def passages(self, rowids: list[int]) -> dict[int, tuple[Passage, str, str, str]]:
+        """rowid -> (passage, its document's title, URL and source), for those that exist."""
         raise NotImplementedError
 
     def rowids_for_documents(self, doc_ids: list[str]) -> set[int]:
@@ -278,30 +289,13 @@ class EmbeddedIndex(Index):
         with self.connection() as conn:
             return store.lexical_search(conn, query, k, sources=sources, doc_ids=doc_ids)
 
-    def hits(
-        self,
-        scored: list[tuple[int, float]],
-        signals: dict[int, tuple[tuple[str, float], ...]] | None = None,
-    ) -> list[Hit]:
-        """Hits for (rowid, score) pairs, in the given order."""
+    def passages(self, rowids: list[int]) -> dict[int, tuple[Passage, str, str, str]]:
         with self.connection() as conn:
-            found = store.get_passages(conn, [rowid for rowid, _ in scored])
-        out = []
-        for rowid, score in scored:
-            if rowid not in found:
-                continue
-            passage, row = found[rowid]
-            out.append(
-                Hit(
-                    passage=passage,
-                    score=score,
-                    title=row["title"],
-                    url=row["url"],
-                    source=row["source"],
-                    signals=(signals or {}).get(rowid, ()),
-                )
-            )
-        return out
+            found = store.get_passages(conn, rowids)
+        return {
+            rowid: (passage, row["title"], row["url"], row["source"])
+            for rowid, (passage, row) in found.items()
+        }
 
     def rowids_for_documents(self, doc_ids: list[str]) -> set[int]:
         with self.connection() as conn:
