@@ -72,7 +72,7 @@ def test_a_ray_ingest_equals_the_in_process_one(
     corpus = write_jsonl(tmp_path / "corpus.jsonl", articles)
     on_ray = ingest([corpus], tmp_path / "ray", FakeEmbedder(), executor=executor())
     local = ingest([corpus], tmp_path / "local", FakeEmbedder())
-    assert on_ray.passages_embedded == local.passages_embedded == on_ray.passages_total > 500
+    assert on_ray.passages_embedded == local.passages_embedded == on_ray.passages_total > 200
     assert contents(tmp_path / "ray") == contents(tmp_path / "local")
 
     # Incremental: one changed article, only its passages are embedded again.
