@@ -77,13 +77,16 @@ class RayExecutor:
         actors: int | None = None,
         num_cpus: int | None = None,
     ) -> None:
+        # gRPC (under Ray) logs connection chatter and Ray Data every stage at INFO, to
+        # stderr; both read these when they load. The ingest prints its own report.
+        os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
+        os.environ.setdefault("RAY_DATA_LOG_LEVEL", "ERROR")
         try:
             import ray
         except ImportError as exc:
             raise RayError('--executor ray needs the ray extra: pip install -e ".[ray]"') from exc
         self.ray = ray
         self.factory = factory
-        # Ray Data reports every stage at INFO; the ingest prints its own report.
         logging.getLogger("ray").setLevel(logging.WARNING)
         try:
             if not ray.is_initialized():
@@ -93,7 +96,6 @@ class RayExecutor:
                     include_dashboard=False,
                     log_to_driver=False,
                     configure_logging=False,
-                    # medcite's own modules travel to the workers with the job.
                 )
         except Exception as exc:  # ray raises ConnectionError, RuntimeError, ...
             where = f"at {address}" if address else "locally"
@@ -139,7 +141,7 @@ class RayExecutor:
             _Encoder,
             fn_constructor_kwargs={"factory": self.factory},
             batch_size=EMBED_BATCH,
-            concurrency=self.actors,
+            compute=self.ray.data.ActorPoolStrategy(size=self.actors),
             num_cpus=1,
         )
         for batch in self._batches(dataset, "embedding passages"):
