@@ -16,6 +16,7 @@ so a vector never depends on the batch or the actor it was computed in.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import pickle
 from collections.abc import Callable, Iterator, Sequence
@@ -30,8 +31,12 @@ from medcite.index.types import Document, Passage
 from medcite.ingest.chunk import chunk_document
 from medcite.ingest.readers import ReadReport, files_to_read, merge_reads, read_file
 
-# Texts per actor call: Ray's per-batch overhead (~40 ms) is small next to ~10 s of encoding.
+# Texts per actor call, at most: Ray's per-batch overhead (~40 ms) is small next to ~10 s
+# of encoding. A small ingest gets smaller batches, at least BATCHES_PER_ACTOR per actor, so
+# that no actor idles while another finishes a long one (sample corpus, 2 actors: batches of
+# 64 gave 20.4 passages/s, of 256 16.8/s; bench/results/ingest-ray-b*.json).
 EMBED_BATCH = 256
+BATCHES_PER_ACTOR = 4
 # Files and documents per task when reading and chunking.
 READ_BATCH = 64
 
@@ -137,10 +142,11 @@ class RayExecutor:
         if not texts:
             return
         rows = [{"position": i, "text": text} for i, text in enumerate(texts)]
+        size = max(1, min(EMBED_BATCH, math.ceil(len(texts) / (self.actors * BATCHES_PER_ACTOR))))
         dataset = self._dataset(rows).map_batches(
             _Encoder,
             fn_constructor_kwargs={"factory": self.factory},
-            batch_size=EMBED_BATCH,
+            batch_size=size,
             compute=self.ray.data.ActorPoolStrategy(size=self.actors),
             num_cpus=1,
         )
