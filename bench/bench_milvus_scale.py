@@ -3,7 +3,7 @@
     python bench/bench_milvus_scale.py [--rows 20000,50000,100000] [--queries 200] [--keep]
 
 Builds one passages collection in a fresh Milvus Lite file (bench/results/tmp/
-milvus-scale.db, deleted at the end unless --keep) with medcite's own schema and index
+milvus-scale-PID.db, deleted at the end unless --keep) with medcite's own schema and index
 parameters (``milvus._passages_schema``: HNSW cosine vectors, a BM25 sparse field written by
 a Milvus function), in steps: insert rows up to the first --rows count, measure, then insert
 up to the next. Each step times the insert (batches of ``milvus.BATCH``), the flush and the
@@ -52,7 +52,8 @@ from medcite.index import layout, milvus  # noqa: E402
 
 TMP = Path(__file__).parent / "results" / "tmp"
 INDEX = TMP / "full-int8"
-LITE = TMP / "milvus-scale.db"
+# One file per run: a second run must not delete the file of one in progress.
+LITE = TMP / f"milvus-scale-{os.getpid()}.db"
 COLLECTION = "scale_passages"
 WARMUP = 10
 NOISE_NORM = 0.1  # expected norm of the jitter added to a copied vector
