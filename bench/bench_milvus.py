@@ -8,8 +8,8 @@ lexical, dense and hybrid) over the dev questions on both stores. The issue's ba
 section MRR@10 on Milvus within 0.01 of the embedded store. Writes
 bench/results/milvus-parity.json and prints a table.
 
-The index defaults to bench/results/tmp/full-int8 (the full corpus: `medcite ingest
-../shared/corpus/corpus.jsonl --index bench/results/tmp/full-int8`)."""
+The index defaults to full-int8 in the ignored scratch folder bench/results/tmp (the full
+corpus: `medcite ingest ../shared/corpus/corpus.jsonl --index DIR`)."""
 
 from __future__ import annotations
 

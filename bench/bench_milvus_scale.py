@@ -2,13 +2,13 @@
 
     python bench/bench_milvus_scale.py [--rows 20000,50000,100000] [--queries 200] [--keep]
 
-Builds one passages collection in a fresh Milvus Lite file (bench/results/tmp/
-milvus-scale-PID.db, deleted at the end unless --keep) with medcite's own schema and index
-parameters (``milvus._passages_schema``: HNSW cosine vectors, a BM25 sparse field written by
-a Milvus function), in steps: insert rows up to the first --rows count, measure, then insert
-up to the next. Each step times the insert (batches of ``milvus.BATCH``), the flush and the
-wait until both indexes are built and the collection is loaded, then waits (untimed) until
-Milvus Lite's background work after that is over, and records the Lite file's
+Builds one passages collection in a fresh Milvus Lite file (milvus-scale-PID.db in the ignored
+scratch folder bench/results/tmp, deleted at the end unless --keep) with medcite's own schema
+and index parameters (``milvus._passages_schema``: HNSW cosine vectors, a BM25 sparse field
+written by a Milvus function), in steps: insert rows up to the first --rows count, measure,
+then insert up to the next. Each step times the insert (batches of ``milvus.BATCH``), the
+flush and the wait until both indexes are built and the collection is loaded, then waits
+(untimed) until Milvus Lite's background work after that is over, and records the Lite file's
 size on disk and this process's RSS (Milvus Lite runs in process). It then times, one call at
 a time after 10 warm-up queries, p50 and p95 in ms of:
 
@@ -20,8 +20,8 @@ a time after 10 warm-up queries, p50 and p95 in ms of:
 
 and recall@10 of dense@10 against the exact cosine top 10 (numpy over the rows inserted).
 
-The synthetic data: the real full-corpus index (bench/results/tmp/full-int8, 29,667 passages,
-read-only) repeated about 3.4 times. Copy 0 is the real index; copy k > 0 gets new rowids,
+The synthetic data: the real full-corpus index (full-int8 in the scratch folder, 29,667
+passages, read-only) repeated about 3.4 times. Copy 0 is the real index; copy k > 0 gets new rowids,
 passage, section and document ids suffixed with ``~k``, and each vector jittered with gaussian
 noise (norm about 0.1) and re-normalised, so HNSW sees distinct vectors; texts, titles and
 headings are the real ones. Questions are --queries of the dev set, evenly spaced

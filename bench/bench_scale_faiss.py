@@ -15,11 +15,12 @@ VmRSS), single-query latency p50/p95 with one thread, and recall@10 against exac
   re-ranks the k_factor*10 PQ candidates exactly (stores the floats again, so no memory win).
 
 The vectors are synthetic but clustered like real ones: a random real passage vector of the
-local index (bench/results/tmp/full-int8, ~30k all-MiniLM-L6-v2 vectors) plus gaussian noise
-sized for a cosine of about 0.875 to its source, re-normalised. They are generated in 100k
-chunks from a fixed seed per chunk, so each build regenerates them rather than keeping a
-second copy. Queries are made the same way with another seed. Ground truth is an exact
-IndexFlatIP search over the same chunks. If the local index is missing, random gaussian
+local index (full-int8 in the ignored scratch folder bench/results/tmp, ~30k vectors) plus
+gaussian noise sized for a cosine of about 0.875 to its source, re-normalised. They are
+generated in 100k chunks from a fixed seed per chunk, so each build regenerates them rather
+than keeping a second copy. Queries are made the same way with another seed. Ground truth is
+an exact IndexFlatIP search over the same chunks. If the local index is missing, random
+gaussian
 centres stand in for the real vectors (the JSON says which).
 
 If an HNSW build at a size would take over 40 minutes on one thread (estimated from the
