@@ -39,7 +39,6 @@ import numpy as np
 from medcite.index import layout, store
 from medcite.index.errors import IndexCorruptError, IndexMissingError, MedciteError
 from medcite.index.reader import Index
-from medcite.index.text import STOPWORDS, words
 from medcite.index.types import Document, Passage, Section
 
 # Rows per insert call, and the most rows one query returns.
@@ -403,20 +402,26 @@ def stored_model(client: Any, name: str) -> str | None:
     generation = served_generation(client, name)
     if generation is None:
         return None
-    collection = collection_name(name, generation, "meta")
-    with _errors("reading the manifest"):
-        client.load_collection(collection)
-        rows = client.query(collection, filter='key == "manifest"', output_fields=["value"])
-    if not rows:
+    text = _meta_value(client, name, generation, "manifest")
+    if text is None:
         return None
-    return layout.parse_manifest(json.loads(rows[0]["value"]), f"Milvus {collection}").model
+    where = f"Milvus {collection_name(name, generation, 'meta')}"
+    return layout.parse_manifest(json.loads(text), where).model
 
 
 def stored_policy(client: Any, name: str, generation: int) -> str | None:
     """The policy stored with ``generation``, if any."""
+    return _meta_value(client, name, generation, "policy")
+
+
+def _meta_value(client: Any, name: str, generation: int, key: str) -> str | None:
+    """The value of one keyed record in the meta collection of ``generation``."""
     collection = collection_name(name, generation, "meta")
-    client.load_collection(collection)
-    rows = client.query(collection, filter='key == "policy"', output_fields=["value"], limit=1)
+    with _errors(f"reading the {key}"):
+        client.load_collection(collection)
+        rows = client.query(
+            collection, filter=f"key == {json.dumps(key)}", output_fields=["value"], limit=1
+        )
     return str(rows[0]["value"]) if rows else None
 
 
@@ -625,9 +630,7 @@ class MilvusIndex(Index):
         sources: Collection[str] = (),
         doc_ids: Collection[str] = (),
     ) -> list[tuple[int, float]]:
-        tokens = words(self.telling_words(text))
-        topical = [t for t in tokens if t not in STOPWORDS] or tokens
-        query = " ".join(list(dict.fromkeys(topical))[:32])
+        query = " ".join(store.query_words(self.telling_words(text)))
         if not query or k <= 0:
             return []
         with _errors("a search"):

@@ -297,12 +297,17 @@ def passage_rowids_for_documents(conn: sqlite3.Connection, doc_ids: Sequence[str
     return {row[0] for row in rows}
 
 
-def fts_query(text: str) -> str:
-    """An FTS5 OR-query of the topic words of ``text`` ('' when there are none)."""
+def query_words(text: str) -> list[str]:
+    """The words a full-text search looks for: the topic words of ``text`` (all its words when
+    it has only stopwords), each once, at most 32."""
     tokens = words(text)
     topical = [t for t in tokens if t not in STOPWORDS] or tokens
-    unique = list(dict.fromkeys(topical))[:32]
-    return " OR ".join(f'"{t}"' for t in unique)
+    return list(dict.fromkeys(topical))[:32]
+
+
+def fts_query(text: str) -> str:
+    """An FTS5 OR-query of the ``query_words`` of ``text`` ('' when there are none)."""
+    return " OR ".join(f'"{t}"' for t in query_words(text))
 
 
 def _document_filter(sources: Collection[str], doc_ids: Collection[str]) -> tuple[str, list[str]]:
