@@ -21,7 +21,7 @@ from medcite.index.errors import (
     IndexMissingError,
     MedciteError,
 )
-from medcite.index.spelling import Speller
+from medcite.index.spelling import Speller, everyday_words
 from medcite.index.text import STOPWORDS, stem, words
 from medcite.index.types import Document, Hit, Passage
 
@@ -56,7 +56,7 @@ class Index:
     def speller(self) -> Speller:
         """Spelling correction against this index's vocabulary (built on first use)."""
         if self._speller is None:
-            self._speller = Speller(self.vocabulary)
+            self._speller = Speller(self.vocabulary, everyday_words())
         return self._speller
 
     def idf(self, term: str) -> float:

@@ -7,9 +7,10 @@ know at all, such as most drug names) is left as typed."""
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 
 _WORD = re.compile(r"[A-Za-z]+")
 MIN_LENGTH = 4  # shorter words are too ambiguous to correct
@@ -39,14 +40,21 @@ def edit_distance(a: str, b: str, limit: int) -> int:
 
 
 def allowed_distance(word: str) -> int:
-    return 1 if len(word) <= 5 else 2
+    """Two edits in six letters or fewer is a third of the word: "tarsal" is not a typo of
+    "tartar", nor "excema" of "edema"."""
+    return 1 if len(word) <= 6 else 2
 
 
 class Speller:
     """Corrects words against a vocabulary of word -> passage frequency."""
 
-    def __init__(self, vocabulary: Mapping[str, int]) -> None:
+    def __init__(
+        self, vocabulary: Mapping[str, int], everyday: Collection[str] = frozenset()
+    ) -> None:
+        """``everyday``: common words (``everyday_words``). Two edits from a word the articles
+        never use is too far to reach one of these: "tarsal" is not a typo of "trial"."""
         self.vocabulary = vocabulary
+        self.everyday = everyday
         self._suggestions: dict[str, str | None] = {}
         # Candidates by first letter: a typo rarely changes the first letter.
         self._by_initial: dict[str, list[tuple[str, int]]] = defaultdict(list)
@@ -83,6 +91,8 @@ class Speller:
             if abs(len(candidate) - len(word)) > limit:
                 continue
             distance = edit_distance(word, candidate, limit)
+            if distance > 1 and candidate in self.everyday:
+                continue
             if distance <= limit and (best is None or (distance, -df, candidate) < best):
                 best = (distance, -df, candidate)
         if best is None or (known and -best[1] < RARE_RATIO * known):
@@ -101,3 +111,17 @@ class Speller:
     def unknown_words(self, text: str) -> list[str]:
         """Words of ``text`` (lower-cased) that the articles never use."""
         return [w for w in (m.lower() for m in _WORD.findall(text)) if w not in self.vocabulary]
+
+
+@functools.cache
+def everyday_words() -> frozenset[str]:
+    """The whole words of the embedding model's word-piece vocabulary: about 20,000 common
+    English words ("kids", "trial", "block"), none of them a rare disease or drug name. Empty
+    if the vocabulary cannot be read."""
+    try:
+        from medcite.index.onnx_encoder import model_dir
+
+        lines = (model_dir() / "vocab.txt").read_text(encoding="utf-8").split()
+    except (OSError, ImportError):
+        return frozenset()
+    return frozenset(line for line in lines if line.isalpha())

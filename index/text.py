@@ -229,7 +229,10 @@ def section_label(title: str, heading: str) -> str:
 
 
 def stem(word: str) -> str:
-    """A light stemmer, enough to match plurals and -ing/-ed forms ("symptoms" ~ "symptom")."""
+    """A light stemmer, enough to match plurals, possessives and -ing/-ed forms ("symptoms" ~
+    "symptom", "Parkinson's" ~ "parkinsons")."""
+    if word.endswith(("'s", "’s")):
+        word = word[:-2]
     if len(word) > 4 and word.endswith("ies"):
         return word[:-3] + "y"
     if len(word) > 5 and word.endswith(("ing", "ed")):

@@ -56,6 +56,18 @@ def test_misspelled_words_are_corrected(typed: str, corrected: str) -> None:
     assert Speller(VOCABULARY).correct(typed) == corrected
 
 
+def test_a_short_name_is_not_two_edits_from_its_correction() -> None:
+    # "tarsal" (tunnel syndrome) is a name the articles lack, not a typo of "tartar".
+    assert Speller({"tartar": 20, "trial": 50}).suggest("tarsal") is None
+
+
+def test_two_edits_never_reach_an_everyday_word() -> None:
+    assert Speller({"vessels": 40}).suggest("vesicls") == "vessels"
+    assert Speller({"vessels": 40}, everyday={"vessels"}).suggest("vesicls") is None
+    # One edit still does: "diabetis" is a typo.
+    assert Speller({"diabetes": 40}, everyday={"diabetes"}).suggest("diabetis") == "diabetes"
+
+
 def test_unknown_names_far_from_any_word_are_kept() -> None:
     speller = Speller(VOCABULARY)
     assert speller.correct("dosage of Abacavir") == "dosage of Abacavir"
