@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +28,8 @@ from medcite.chat.types import (
 from medcite.index.embedder import Embedder
 from medcite.index.errors import IndexCorruptError, InputError
 from medcite.index.reader import Index
-from medcite.index.text import terms
+from medcite.index.spelling import everyday_words
+from medcite.index.text import stem, terms, words
 from medcite.index.types import Hit
 
 # Real messages are often stories of 100-300 words; a few run to pages.
@@ -52,11 +54,27 @@ class Evidence:
     coverage: float  # share of the question's idf weight found in the top hit's title and text
     unknown: bool  # the question uses a word no article uses (often a drug name)
     label: float = 0.0  # cosine of the question to the top passage's "Title — Heading"
+    # log(1 + words searched with): a story's cosines run lower than a short question's
+    length: float = 0.0
+    # share of the question's technical words that the top article (title, synonyms, text)
+    # never uses: "tarsal" asked, "Carpal Tunnel" found
+    absent: float = 0.0
 
 
 POLICY_FORMAT = "medcite-abstain-policy"
-POLICY_FORMAT_VERSION = 2  # 2 added w_label; a version 1 file reads as 0 for it
-WEIGHTS = ("bias", "w_dense", "w_cover", "w_unknown", "threshold", "w_label")
+# 2 added w_label, 3 w_length and w_absent; an older file reads as 0 for the weights it lacks
+POLICY_FORMAT_VERSION = 3
+WEIGHTS = (
+    "bias",
+    "w_dense",
+    "w_cover",
+    "w_unknown",
+    "threshold",
+    "w_label",
+    "w_length",
+    "w_absent",
+)
+LATER_WEIGHTS = ("w_label", "w_length", "w_absent")
 # The shipped policy (bench/calibrate.py fits it; its "source" says on what).
 DEFAULT_POLICY_FILE = Path(__file__).parent / "data" / "abstain-policy.json"
 
@@ -64,7 +82,8 @@ DEFAULT_POLICY_FILE = Path(__file__).parent / "data" / "abstain-policy.json"
 @dataclass(frozen=True)
 class AbstainPolicy:
     """confidence = logistic(bias + w_dense * dense + w_cover * coverage + w_unknown * unknown
-    + w_label * label); the answer is given when confidence >= threshold.
+    + w_label * label + w_length * length + w_absent * absent); the answer is given when
+    confidence >= threshold.
 
     The numbers are fitted, so they are data: a policy file (``load``), either the one
     shipped in chat/data or the one `medcite calibrate` writes beside an index's manifest.
@@ -76,6 +95,8 @@ class AbstainPolicy:
     w_unknown: float = 0.0
     threshold: float = 0.5
     w_label: float = 0.0
+    w_length: float = 0.0
+    w_absent: float = 0.0
     source: str = field(default="", compare=False)  # where the numbers came from
 
     def confidence(self, evidence: Evidence) -> float:
@@ -85,6 +106,8 @@ class AbstainPolicy:
             + self.w_cover * evidence.coverage
             + self.w_unknown * evidence.unknown
             + self.w_label * evidence.label
+            + self.w_length * evidence.length
+            + self.w_absent * evidence.absent
         )
         return 1.0 / (1.0 + math.exp(-max(min(z, 50.0), -50.0)))
 
@@ -99,6 +122,8 @@ class AbstainPolicy:
             "w_cover": self.w_cover,
             "w_unknown": self.w_unknown,
             "w_label": self.w_label,
+            "w_length": self.w_length,
+            "w_absent": self.w_absent,
             "threshold": self.threshold,
             **extra,
         }
@@ -121,14 +146,14 @@ class AbstainPolicy:
             raise IndexCorruptError(f"abstention policy {where} cannot be read: {exc}") from exc
         if not isinstance(data, dict) or data.get("format") != POLICY_FORMAT:
             raise IndexCorruptError(f"{where} is not a medcite abstention policy file")
-        if data.get("format_version") not in (1, POLICY_FORMAT_VERSION):
+        if data.get("format_version") not in range(1, POLICY_FORMAT_VERSION + 1):
             raise IndexCorruptError(
                 f"{where} has policy format version {data.get('format_version')!r}; this "
                 f"medcite reads version {POLICY_FORMAT_VERSION}. Run `medcite calibrate` again."
             )
         numbers = {}
         for name in WEIGHTS:
-            value = data.get(name, 0.0 if name == "w_label" else None)
+            value = data.get(name, 0.0 if name in LATER_WEIGHTS else None)
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise IndexCorruptError(f"{where}: {name!r} must be a number")
             if not math.isfinite(value):
@@ -278,14 +303,52 @@ def answer_evidence(
     index: Index, hits: list[Hit], weights: dict[str, float], question: str
 ) -> Evidence:
     unknown = bool(index.speller.unknown_words(question))
+    length = math.log1p(len(question.split()))
     if not hits:
-        return Evidence(0.0, 0.0, unknown)
+        return Evidence(0.0, 0.0, unknown, length=length, absent=1.0)
     dense = max(hit.signal("dense", 0.0) for hit in hits)
     top = hits[0]
     present = set(terms(top.title + " " + top.passage.text))
     total = sum(weights.values())
     coverage = sum(w for t, w in weights.items() if t in present) / total if total else 0.0
-    return Evidence(dense, coverage, unknown, top.signal("label", 0.0))
+    return Evidence(
+        dense,
+        coverage,
+        unknown,
+        top.signal("label", 0.0),
+        length=length,
+        absent=_absent(index, top, question),
+    )
+
+
+def _absent(index: Index, top: Hit, question: str) -> float:
+    """``Evidence.absent``: the idf-weighted share of the question's technical words that
+    ``top``'s article never uses. A technical word is one the embedding model's vocabulary
+    does not hold whole ("tarsal", "shingles", "sertraline", unlike "kids" or "block"): a
+    story's everyday words missing from an article say nothing about its topic."""
+    technical = {
+        word: max(index.idf(stem(word)), 0.0)
+        for word in words(question)
+        if word.isalpha() and len(word) >= 4 and word not in everyday_words()
+    }
+    total = sum(technical.values())
+    if not total:
+        return 0.0
+    document = index.document(top.passage.doc_id)
+    if document is None:
+        return 1.0
+    synonyms = document.meta().get("synonyms", "")
+    article = f"{document.title} {synonyms} {document.text}".lower()
+    missing = sum(w for word, w in technical.items() if not _mentions(article, word))
+    return missing / total
+
+
+def _mentions(text: str, word: str) -> bool:
+    """Whether a word of lower-case ``text`` starts with ``word`` or its stem ("parkinsons"
+    is in "Parkinson's", "allergy" in "allergies"); a regular expression over the text is
+    about a hundred times faster than splitting a long article into terms."""
+    stems = {word, stem(word)}
+    return any(re.search(rf"\b{re.escape(s)}", text) is not None for s in stems)
 
 
 def suggested_topics(hits: list[Hit], limit: int = 5) -> tuple[Topic, ...]:

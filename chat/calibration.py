@@ -70,11 +70,11 @@ def collect_evidence(
     return out
 
 
-FEATURES = ("dense", "coverage", "unknown", "label")
+FEATURES = ("dense", "coverage", "unknown", "label", "length", "absent")
 
 
 def feature_rows(evidence: Sequence[Evidence]) -> np.ndarray:
-    """One row [1, dense, coverage, unknown, label] per question."""
+    """One row [1, *FEATURES] per question."""
     rows = [[1.0, *(float(getattr(e, name)) for name in FEATURES)] for e in evidence]
     return np.array(rows, dtype=np.float64).reshape(len(rows), 1 + len(FEATURES))
 
@@ -88,6 +88,8 @@ def policy_from_weights(w: np.ndarray, threshold: float, source: str) -> Abstain
         w_cover=float(w[2]),
         w_unknown=float(w[3]),
         w_label=float(w[4]),
+        w_length=float(w[5]),
+        w_absent=float(w[6]),
         threshold=0.5,
         source=source,
     )

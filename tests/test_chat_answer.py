@@ -7,11 +7,14 @@ import pytest
 from medcite.chat.answer import (
     MAX_QUESTION_CHARS,
     AbstainPolicy,
+    answer_evidence,
     suggested_topics,
     topic_of,
 )
 from medcite.chat.answer import ask as ask_with_triage
 from medcite.chat.conversation import ConversationStore
+from medcite.chat.quotes import query_weights
+from medcite.chat.retrieve import search
 from medcite.chat.triage import make_triage
 from medcite.chat.types import ANSWERED, CLARIFY, EMERGENCY, NOT_COVERED, Topic, resolve_follow_up
 from medcite.index.errors import InputError
@@ -37,6 +40,28 @@ def small_index(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPat
     root = tmp_path_factory.mktemp("answer")
     ingest([write_jsonl(root / "corpus.jsonl", CORPUS)], root / "ix", FakeEmbedder())
     return served(root / "ix", request.param)
+
+
+def _evidence(index: Index, question: str):  # type: ignore[no-untyped-def]
+    hits = search(index, FakeEmbedder(), question, k=4)
+    return answer_evidence(index, hits, query_weights(question, index.idf), question)
+
+
+def test_a_technical_word_the_top_article_lacks_counts_as_absent(small_index: Index) -> None:
+    # "glaucoma" is in the Glaucoma article; "trabeculectomy" is in no article, and neither is
+    # an everyday word ("treated", "with" are, and say nothing of the topic).
+    assert _evidence(small_index, "how is glaucoma treated").absent == 0.0
+    absent = _evidence(small_index, "glaucoma trabeculectomy").absent
+    assert 0.0 < absent < 1.0
+    assert _evidence(small_index, "trabeculectomy recovery").absent == 1.0
+
+
+def test_a_story_is_longer_evidence_than_a_question(small_index: Index) -> None:
+    short = _evidence(small_index, "glaucoma treatment")
+    story = _evidence(
+        small_index, "my dad was told at his eye exam he has glaucoma, how is it treated"
+    )
+    assert story.length > short.length > 0
 
 
 def test_every_quote_is_the_document_text_at_its_offsets(small_index: Index) -> None:

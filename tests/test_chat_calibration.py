@@ -102,10 +102,25 @@ def test_policy_file_round_trips(tmp_path: Path) -> None:
     assert json.loads(path.read_text())["fitted"] == {"answer_rate": 0.9}
 
 
-def test_policy_file_round_trips_the_label_weight(tmp_path: Path) -> None:
-    policy = AbstainPolicy(-3.0, 7.5, 2.0, -1.0, 0.5, w_label=0.25)
+def test_policy_file_round_trips_the_later_weights(tmp_path: Path) -> None:
+    policy = AbstainPolicy(-3.0, 7.5, 2.0, -1.0, 0.5, w_label=0.25, w_length=1.5, w_absent=-2.0)
     write_policy(tmp_path / "p.json", policy)
     assert AbstainPolicy.load(tmp_path / "p.json") == policy
+
+
+def test_a_version_2_policy_file_reads_with_no_length_or_absence_weight(tmp_path: Path) -> None:
+    path = tmp_path / "v2.json"
+    fields = {"bias": -3.0, "w_dense": 7.5, "w_cover": 2.0, "w_unknown": -1.0, "threshold": 0.5}
+    data = {"format": "medcite-abstain-policy", "format_version": 2, "w_label": 0.5, **fields}
+    path.write_text(json.dumps(data))
+    assert AbstainPolicy.load(path) == AbstainPolicy(**fields, w_label=0.5)
+
+
+def test_the_length_and_absence_weights_move_the_confidence() -> None:
+    policy = AbstainPolicy(w_length=1.0, w_absent=-2.0)
+    plain = Evidence(0.5, 0.5, False)
+    assert policy.confidence(Evidence(0.5, 0.5, False, length=2.0)) > policy.confidence(plain)
+    assert policy.confidence(Evidence(0.5, 0.5, False, absent=1.0)) < policy.confidence(plain)
 
 
 def test_a_version_1_policy_file_reads_with_no_label_weight(tmp_path: Path) -> None:
@@ -119,8 +134,10 @@ def test_shipped_default_policy_is_read_from_its_file_and_says_how_it_was_fitted
     data = json.loads(DEFAULT_POLICY_FILE.read_text())
     assert AbstainPolicy.load(DEFAULT_POLICY_FILE) == DEFAULT_POLICY
     assert DEFAULT_POLICY.source == data["source"] and "bench/calibrate.py" in data["source"]
-    # A closer passage, and more of the question found in it, can only raise the confidence.
+    # A closer passage, and more of the question found in it, can only raise the confidence;
+    # technical words the article never uses can only lower it.
     assert DEFAULT_POLICY.w_dense > 0 and DEFAULT_POLICY.w_cover > 0
+    assert DEFAULT_POLICY.w_absent < 0
 
 
 @pytest.mark.parametrize("missing", ["unanswerable", "answerable"])
