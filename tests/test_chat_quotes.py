@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from medcite.chat.quotes import best_window, select_windows
+from medcite.chat.quotes import MEANING_SENTENCES, best_window, select_windows
 from medcite.index.types import Hit, Passage
 
 
@@ -73,6 +73,22 @@ def test_a_sentence_close_in_meaning_wins_over_one_that_shares_more_words() -> N
     by_meaning = best_window(hit(text, title="Diabetes"), weights, meaning=meaning)
     assert answer not in text[by_words.start : by_words.end]
     assert answer in text[by_meaning.start : by_meaning.end]
+
+
+def test_only_the_sentences_sharing_most_of_the_question_are_scored_by_meaning() -> None:
+    # Each sentence scored costs a model run: a long passage pays for MEANING_SENTENCES.
+    fillers = [f"Filler sentence number {n} says nothing." for n in range(8)]
+    answer = "Laser surgery is a treatment for glaucoma."
+    text = " ".join(fillers[:5] + [answer] + fillers[5:])
+    asked: list[str] = []
+
+    def meaning(sentences: Sequence[str]) -> list[float]:
+        asked.extend(sentences)
+        return [0.9 if s == answer else 0.1 for s in sentences]
+
+    window = best_window(hit(text), {"laser": 2.0, "treat": 1.0}, meaning=meaning)
+    assert len(asked) == MEANING_SENTENCES < len(fillers) and answer in asked
+    assert text[window.start : window.end] == answer
 
 
 def test_a_quote_starts_after_a_heading_run_into_its_sentence() -> None:
