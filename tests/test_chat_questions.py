@@ -316,7 +316,7 @@ def test_select_split_refuses_questions_without_splits_and_an_empty_split(tmp_pa
         select_split(tune_only, "check")
 
 
-@pytest.mark.parametrize("name", ["questions-full.jsonl", "questions-quickstart.jsonl"])
+@pytest.mark.parametrize("name", sorted(path.name for path in REAL.glob("*.jsonl")))
 def test_loads_every_real_style_question_file(name):
     path = REAL / name
     raw = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
@@ -330,3 +330,20 @@ def test_loads_every_real_style_question_file(name):
             assert {span.doc_id for span in question.gold} <= set(question.article_ids)
         else:
             assert question.category and not question.gold
+
+
+@pytest.mark.parametrize("name", sorted(path.name for path in REAL.glob("questions-quickstart*")))
+def test_quickstart_gold_spans_slice_whole_sentences_of_the_bundled_corpus(name):
+    corpus = REAL.parents[2] / "quickstart" / "corpus.jsonl"
+    texts = {}
+    for line in corpus.read_text(encoding="utf-8").splitlines():
+        record = json.loads(line)
+        texts[record["id"]] = record["text"]
+    for question in load_questions(REAL / name):
+        for span in question.gold:
+            text = texts[span.doc_id]
+            quoted = text[span.start : span.end]
+            # Sentences (or a list flattened into one), never a fragment cut mid-word.
+            assert quoted and quoted.strip() == quoted, (question.id, quoted)
+            assert span.start == 0 or not text[span.start - 1].isalnum(), question.id
+            assert span.end == len(text) or not text[span.end].isalnum(), question.id
