@@ -252,10 +252,11 @@ def test_info_shows_which_policy_is_in_force(
     assert main(["info", "--index", str(fresh_index_root)]) == 0
     out = capsys.readouterr().out
     assert f"abstention policy: {_own_policy_file(fresh_index_root)}" in out
-    assert NEVER.source in out
+    assert NEVER.source in out and "bias -50," in out  # the numbers in force, too
     assert main(["info", "--index", str(fresh_index_root), "--json"]) == 0
     shown = json.loads(capsys.readouterr().out)["abstain_policy"]
-    assert shown == {"file": str(_own_policy_file(fresh_index_root)), "source": NEVER.source}
+    assert shown["file"] == str(_own_policy_file(fresh_index_root))
+    assert shown["source"] == NEVER.source and shown["weights"]["bias"] == -50.0
 
 
 def test_a_broken_index_policy_file_is_named_in_the_error(

@@ -666,6 +666,7 @@ def cmd_feedback_export(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_info(args: argparse.Namespace, settings: Settings) -> int:
+    from medcite.chat.answer import WEIGHTS
     from medcite.chat.calibration import policy_file, policy_for
     from medcite.index import layout
     from medcite.index.errors import IndexCorruptError
@@ -681,7 +682,12 @@ def cmd_info(args: argparse.Namespace, settings: Settings) -> int:
     if index is not None:
         own = policy_file(index)
         try:
-            policy = {"file": str(own) if own else None, "source": policy_for(index).source}
+            in_force = policy_for(index)
+            policy = {
+                "file": str(own) if own else None,
+                "source": in_force.source,
+                "weights": {k: v for k, v in in_force.to_json().items() if k in WEIGHTS},
+            }
         except IndexCorruptError as exc:
             policy = {"file": str(own), "error": str(exc)}
     if args.json:
@@ -725,6 +731,9 @@ def cmd_info(args: argparse.Namespace, settings: Settings) -> int:
         where = policy["file"] or "the shipped default"
         print(f"abstention policy: {where}")
         print(f"  {policy.get('source') or policy.get('error')}")
+        weights = policy.get("weights")
+        if isinstance(weights, dict):
+            print("  " + ", ".join(f"{name} {value:.3g}" for name, value in weights.items()))
     if not args.json:
         print("generations:")
         for c in checks:
