@@ -12,6 +12,8 @@ import re
 from collections import defaultdict
 from collections.abc import Collection, Mapping
 
+from medcite.index.text import stem
+
 _WORD = re.compile(r"[A-Za-z]+")
 MIN_LENGTH = 4  # shorter words are too ambiguous to correct
 MIN_FREQUENCY = 3  # a correction must be a word used in at least this many passages
@@ -55,6 +57,10 @@ class Speller:
         never use is too far to reach one of these: "tarsal" is not a typo of "trial"."""
         self.vocabulary = vocabulary
         self.everyday = everyday
+        # Passages using each word family ("snore", "snores" -> "snore"), an upper bound.
+        self._families: dict[str, int] = defaultdict(int)
+        for word, df in vocabulary.items():
+            self._families[stem(word)] += df
         self._suggestions: dict[str, str | None] = {}
         # Candidates by first letter: a typo rarely changes the first letter.
         self._by_initial: dict[str, list[tuple[str, int]]] = defaultdict(list)
@@ -84,6 +90,10 @@ class Speller:
     def _closest(self, word: str) -> str | None:
         known = self.vocabulary.get(word, 0)
         if len(word) < MIN_LENGTH or not word.isalpha() or known >= MIN_FREQUENCY:
+            return None
+        # A rare form of a family the articles use is a real word: "snores" (2 passages, with
+        # "snore" in 7) is not a typo of "sores", nor "snored" (none; "snoring" in 18) of "stored".
+        if self._families.get(stem(word), 0) >= MIN_FREQUENCY:
             return None
         limit = allowed_distance(word) if not known else 1
         best: tuple[int, int, str] | None = None  # (distance, -frequency, word)

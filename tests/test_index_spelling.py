@@ -61,6 +61,13 @@ def test_a_short_name_is_not_two_edits_from_its_correction() -> None:
     assert Speller({"tartar": 20, "trial": 50}).suggest("tarsal") is None
 
 
+def test_a_rare_form_of_a_word_family_the_articles_use_is_kept() -> None:
+    speller = Speller({"sores": 140, "snore": 7, "snores": 2, "snoring": 18, "stored": 30})
+    assert speller.suggest("snores") is None  # not "sores"
+    assert speller.suggest("snored") is None  # "snoring" is its family; not "stored"
+    assert Speller({"sores": 140, "snores": 2}).suggest("snores") == "sores"  # a lone typo
+
+
 def test_two_edits_never_reach_an_everyday_word() -> None:
     assert Speller({"vessels": 40}).suggest("vesicls") == "vessels"
     assert Speller({"vessels": 40}, everyday={"vessels"}).suggest("vesicls") is None
