@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -66,6 +67,22 @@ def test_a_rare_form_of_a_word_family_the_articles_use_is_kept() -> None:
     assert speller.suggest("snores") is None  # not "sores"
     assert speller.suggest("snored") is None  # "snoring" is its family; not "stored"
     assert Speller({"sores": 140, "snores": 2}).suggest("snores") == "sores"  # a lone typo
+
+
+def test_everyday_words_are_the_models_whole_words_and_nothing_if_it_cannot_be_read(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    words = spelling.everyday_words()
+    assert {"kids", "block", "trial"} <= words and not {"tarsal", "sertraline"} & words
+    assert not any(word.startswith("##") for word in words)  # word pieces are not words
+    from medcite.index import onnx_encoder
+
+    spelling.everyday_words.cache_clear()
+    monkeypatch.setattr(onnx_encoder, "model_dir", lambda: tmp_path / "missing")
+    try:
+        assert spelling.everyday_words() == frozenset()
+    finally:
+        spelling.everyday_words.cache_clear()
 
 
 def test_two_edits_never_reach_an_everyday_word() -> None:

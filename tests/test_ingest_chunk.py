@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from medcite.index import types
-from medcite.index.text import sentence_spans
+from medcite.index.text import sentence_spans, stem
 from medcite.index.types import Document, Section, content_id
 from medcite.ingest.chunk import chunk_document, embedding_text
 
@@ -97,3 +97,19 @@ def test_chunking_hashes_the_document_once(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setattr(types, "content_id", counting_content_id)
     assert len(chunk_document(document, max_words=50)) == 10
     assert hashed_text == [1]
+
+
+@pytest.mark.parametrize(
+    ("word", "stemmed"),
+    [
+        ("symptoms", "symptom"),
+        ("allergies", "allergy"),
+        ("treated", "treat"),
+        # A possessive is the word it names: "Parkinson's" as typed "parkinsons".
+        ("parkinson's", "parkinson"),
+        ("parkinsons", "parkinson"),
+        ("diabetes's", "diabete"),
+    ],
+)
+def test_stem_reads_plurals_possessives_and_endings_alike(word: str, stemmed: str) -> None:
+    assert stem(word) == stemmed
