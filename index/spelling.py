@@ -53,8 +53,8 @@ class Speller:
     def __init__(
         self, vocabulary: Mapping[str, int], everyday: Collection[str] = frozenset()
     ) -> None:
-        """``everyday``: common words (``everyday_words``). Two edits from a word the articles
-        never use is too far to reach one of these: "tarsal" is not a typo of "trial"."""
+        """``everyday``: common words (``everyday_words``), never taken for typos; and two edits
+        from a word the articles never use is too far to reach one: "tarsal" is not "trial"."""
         self.vocabulary = vocabulary
         self.everyday = everyday
         # Passages using each word family ("snore", "snores" -> "snore"), an upper bound.
@@ -90,6 +90,10 @@ class Speller:
     def _closest(self, word: str) -> str | None:
         known = self.vocabulary.get(word, 0)
         if len(word) < MIN_LENGTH or not word.isalpha() or known >= MIN_FREQUENCY:
+            return None
+        # A word the model's vocabulary holds whole is English, not a typo: "teacher" is not
+        # "trachea", nor "cancel" "cancer", nor "wife" "wide", though no article uses it.
+        if word in self.everyday:
             return None
         # A rare form of a family the articles use is a real word: "snores" (2 passages, with
         # "snore" in 7) is not a typo of "sores", nor "snored" (none; "snoring" in 18) of "stored".

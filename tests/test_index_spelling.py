@@ -85,6 +85,12 @@ def test_everyday_words_are_the_models_whole_words_and_nothing_if_it_cannot_be_r
         spelling.everyday_words.cache_clear()
 
 
+def test_an_everyday_word_is_not_a_typo_though_no_article_uses_it() -> None:
+    speller = Speller({"trachea": 40, "cancer": 900}, everyday={"teacher", "cancel", "cancer"})
+    assert speller.correct("my teacher said to cancel") == "my teacher said to cancel"
+    assert speller.suggest("cancr") == "cancer"  # not an everyday word: a typo
+
+
 def test_two_edits_never_reach_an_everyday_word() -> None:
     assert Speller({"vessels": 40}).suggest("vesicls") == "vessels"
     assert Speller({"vessels": 40}, everyday={"vessels"}).suggest("vesicls") is None
