@@ -125,19 +125,6 @@ def synthetic_rows(
         yield out
 
 
-def insert(client: Any, rows: Iterator[dict[str, Any]]) -> int:
-    count, batch = 0, []
-    for row in rows:
-        batch.append(row)
-        if len(batch) >= milvus.BATCH:
-            client.insert(COLLECTION, batch)
-            count, batch = count + len(batch), []
-    if batch:
-        client.insert(COLLECTION, batch)
-        count += len(batch)
-    return count
-
-
 def wait_ready(client: Any, rows: int) -> None:
     """Until both indexes cover ``rows`` rows and the collection is loaded."""
     deadline = time.monotonic() + INDEX_TIMEOUT
@@ -215,30 +202,19 @@ def percentiles(times: list[float]) -> dict[str, float]:
     }
 
 
-def dense_call(client: Any, vector: list[float], limit: int) -> Callable[[], list[int]]:
+def search_call(
+    client: Any, data: list[float] | str, field: str, limit: int, params: dict[str, Any]
+) -> Callable[[], list[int]]:
+    """One search of ``field`` (the dense "vector" or the BM25 "sparse") for ``data``."""
+
     def call() -> list[int]:
         found = client.search(
             COLLECTION,
-            data=[vector],
-            anns_field="vector",
+            data=[data],
+            anns_field=field,
             limit=limit,
             output_fields=["rowid"],
-            search_params=DENSE_PARAMS,
-        )
-        return [int(hit["rowid"]) for hit in found[0]]
-
-    return call
-
-
-def bm25_call(client: Any, text: str) -> Callable[[], list[int]]:
-    def call() -> list[int]:
-        found = client.search(
-            COLLECTION,
-            data=[text],
-            anns_field="sparse",
-            limit=WIDE,
-            output_fields=["rowid"],
-            search_params=BM25_PARAMS,
+            search_params=params,
         )
         return [int(hit["rowid"]) for hit in found[0]]
 
@@ -292,11 +268,11 @@ def measure(
 ) -> dict[str, Any]:
     lists = [q.tolist() for q in queries]
     out: dict[str, Any] = {}
-    times, dense10 = timed([dense_call(client, v, 10) for v in lists])
+    times, dense10 = timed([search_call(client, v, "vector", 10, DENSE_PARAMS) for v in lists])
     out["dense@10"] = percentiles(times)
-    times, dense120 = timed([dense_call(client, v, WIDE) for v in lists])
+    times, dense120 = timed([search_call(client, v, "vector", WIDE, DENSE_PARAMS) for v in lists])
     out["dense@120"] = percentiles(times)
-    times, _ = timed([bm25_call(client, q) for q in questions])
+    times, _ = timed([search_call(client, q, "sparse", WIDE, BM25_PARAMS) for q in questions])
     out["bm25@120"] = percentiles(times)
     times, _ = timed([hybrid_call(client, v, q) for v, q in zip(lists, questions, strict=True)])
     out["hybrid_rrf@10"] = percentiles(times)
@@ -335,7 +311,9 @@ def run(args: argparse.Namespace) -> None:
     try:
         for rows in steps:
             started = time.perf_counter()
-            added = insert(client, synthetic_rows(corpus, rowids, vectors, inserted, rows))
+            added = milvus.insert_rows(
+                client, COLLECTION, synthetic_rows(corpus, rowids, vectors, inserted, rows)
+            )
             client.flush(COLLECTION)
             wait_ready(client, rows)
             seconds = time.perf_counter() - started

@@ -303,7 +303,8 @@ def _meta_rows(
         yield record(f"label:{key}", "label", key) | {"vector": vector.tolist()}
 
 
-def _insert(client: Any, collection: str, rows: Iterator[dict[str, Any]]) -> int:
+def insert_rows(client: Any, collection: str, rows: Iterator[dict[str, Any]]) -> int:
+    """Insert ``rows`` into ``collection`` in batches of ``BATCH``; returns how many."""
     count, batch = 0, []
     for row in rows:
         batch.append(row)
@@ -342,9 +343,9 @@ def publish(client: Any, name: str, directory: Path, *, carried_policy: str | No
         client.create_collection(names["documents"], schema=schema, index_params=index_params)
         schema, index_params = _keyed_schema(client, manifest.dim, "value")
         client.create_collection(names["meta"], schema=schema, index_params=index_params)
-        passages = _insert(client, names["passages"], passage_rows(conn, manifest.model))
-        _insert(client, names["documents"], _document_rows(conn, manifest.dim))
-        _insert(client, names["meta"], _meta_rows(conn, manifest, policy))
+        passages = insert_rows(client, names["passages"], passage_rows(conn, manifest.model))
+        insert_rows(client, names["documents"], _document_rows(conn, manifest.dim))
+        insert_rows(client, names["meta"], _meta_rows(conn, manifest, policy))
         for collection in names.values():
             client.flush(collection)  # unflushed rows are scanned on every query
         if passages != manifest.passages or _count(client, names["passages"]) != passages:
