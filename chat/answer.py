@@ -64,16 +64,17 @@ class Evidence:
 POLICY_FORMAT = "medcite-abstain-policy"
 # 2 added w_label, 3 w_length and w_absent; an older file reads as 0 for the weights it lacks
 POLICY_FORMAT_VERSION = 3
-WEIGHTS = (
-    "bias",
-    "w_dense",
-    "w_cover",
-    "w_unknown",
-    "threshold",
-    "w_label",
-    "w_length",
-    "w_absent",
+# Each Evidence field and the policy weight it is multiplied by, in the order they are summed
+# (and fitted: chat/calibration.py). A new feature is one more pair here.
+FEATURE_WEIGHTS = (
+    ("dense", "w_dense"),
+    ("coverage", "w_cover"),
+    ("unknown", "w_unknown"),
+    ("label", "w_label"),
+    ("length", "w_length"),
+    ("absent", "w_absent"),
 )
+WEIGHTS = ("bias", *(weight for _, weight in FEATURE_WEIGHTS), "threshold")
 LATER_WEIGHTS = ("w_label", "w_length", "w_absent")
 # The shipped policy (bench/calibrate.py fits it; its "source" says on what).
 DEFAULT_POLICY_FILE = Path(__file__).parent / "data" / "abstain-policy.json"
@@ -100,15 +101,9 @@ class AbstainPolicy:
     source: str = field(default="", compare=False)  # where the numbers came from
 
     def confidence(self, evidence: Evidence) -> float:
-        z = (
-            self.bias
-            + self.w_dense * evidence.dense
-            + self.w_cover * evidence.coverage
-            + self.w_unknown * evidence.unknown
-            + self.w_label * evidence.label
-            + self.w_length * evidence.length
-            + self.w_absent * evidence.absent
-        )
+        z = self.bias
+        for feature, weight in FEATURE_WEIGHTS:
+            z += getattr(self, weight) * getattr(evidence, feature)
         return 1.0 / (1.0 + math.exp(-max(min(z, 50.0), -50.0)))
 
     def to_json(self, **extra: object) -> dict[str, object]:
@@ -118,12 +113,7 @@ class AbstainPolicy:
             "format_version": POLICY_FORMAT_VERSION,
             "source": self.source,
             "bias": self.bias,
-            "w_dense": self.w_dense,
-            "w_cover": self.w_cover,
-            "w_unknown": self.w_unknown,
-            "w_label": self.w_label,
-            "w_length": self.w_length,
-            "w_absent": self.w_absent,
+            **{weight: getattr(self, weight) for _, weight in FEATURE_WEIGHTS},
             "threshold": self.threshold,
             **extra,
         }

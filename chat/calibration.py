@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from medcite.chat.answer import DEFAULT_POLICY, AbstainPolicy, Evidence, ask
+from medcite.chat.answer import DEFAULT_POLICY, FEATURE_WEIGHTS, AbstainPolicy, Evidence, ask
 from medcite.chat.evaluation.questions import Question
 from medcite.chat.triage import Emergency, Triage, load_locale
 from medcite.index import layout
@@ -70,7 +70,7 @@ def collect_evidence(
     return out
 
 
-FEATURES = ("dense", "coverage", "unknown", "label", "length", "absent")
+FEATURES = tuple(feature for feature, _ in FEATURE_WEIGHTS)
 
 
 def feature_rows(evidence: Sequence[Evidence]) -> np.ndarray:
@@ -82,17 +82,8 @@ def feature_rows(evidence: Sequence[Evidence]) -> np.ndarray:
 def policy_from_weights(w: np.ndarray, threshold: float, source: str) -> AbstainPolicy:
     """The policy for logistic weights ``w`` (bias first, then ``FEATURES``) and a cut-off on
     the linear score, shifted so that confidence 0.5 is the cut-off."""
-    return AbstainPolicy(
-        bias=float(w[0] - threshold),
-        w_dense=float(w[1]),
-        w_cover=float(w[2]),
-        w_unknown=float(w[3]),
-        w_label=float(w[4]),
-        w_length=float(w[5]),
-        w_absent=float(w[6]),
-        threshold=0.5,
-        source=source,
-    )
+    weights = {name: float(value) for (_, name), value in zip(FEATURE_WEIGHTS, w[1:], strict=True)}
+    return AbstainPolicy(bias=float(w[0] - threshold), threshold=0.5, source=source, **weights)
 
 
 def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = L2, steps: int = 100) -> np.ndarray:
