@@ -316,10 +316,11 @@ def _absent(index: Index, top: Hit, question: str) -> float:
     ``top``'s article never uses. A technical word is one the embedding model's vocabulary
     does not hold whole ("tarsal", "shingles", "sertraline", unlike "kids" or "block"): a
     story's everyday words missing from an article say nothing about its topic."""
+    everyday = everyday_words()
     technical = {
         word: max(index.idf(stem(word)), 0.0)
         for word in words(question)
-        if word.isalpha() and len(word) >= 4 and word not in everyday_words()
+        if word.isalpha() and len(word) >= 4 and word not in everyday
     }
     total = sum(technical.values())
     if not total:
