@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from medcite.chat.quotes import MEANING_SENTENCES, best_window, select_windows
+import numpy as np
+
+from medcite.chat.quotes import (
+    MEANING_SENTENCES,
+    asked_about,
+    best_window,
+    select_windows,
+    sentence_similarity,
+)
 from medcite.index.types import Hit, Passage
 
 
@@ -65,7 +73,7 @@ def test_a_sentence_close_in_meaning_wins_over_one_that_shares_more_words() -> N
     )
     answer = "Extreme thirst, hunger and a frequent need to urinate are common."
 
-    def meaning(sentences: Sequence[str]) -> list[float]:
+    def meaning(sentences: Sequence[str], topic: str) -> list[float]:
         return [0.9 if s == answer else 0.1 for s in sentences]
 
     weights = {"earli": 1.0, "sign": 1.0, "diabet": 1.0}
@@ -82,13 +90,57 @@ def test_only_the_sentences_sharing_most_of_the_question_are_scored_by_meaning()
     text = " ".join(fillers[:5] + [answer] + fillers[5:])
     asked: list[str] = []
 
-    def meaning(sentences: Sequence[str]) -> list[float]:
+    def meaning(sentences: Sequence[str], topic: str) -> list[float]:
         asked.extend(sentences)
         return [0.9 if s == answer else 0.1 for s in sentences]
 
     window = best_window(hit(text), {"laser": 2.0, "treat": 1.0}, meaning=meaning)
     assert len(asked) == MEANING_SENTENCES < len(fillers) and answer in asked
     assert text[window.start : window.end] == answer
+
+
+class VectorsByText:
+    """An embedder stand-in that knows a unit vector for each text it is asked about."""
+
+    name = "by-text"
+    dim = 3
+
+    def __init__(self, vectors: dict[str, list[float]]) -> None:
+        self.vectors = {t: np.array(v) / np.linalg.norm(v) for t, v in vectors.items()}
+
+    def embed_batch(self, texts: Sequence[str]) -> np.ndarray:
+        return np.array([self.vectors[t] for t in texts])
+
+
+def test_meaning_scores_what_is_asked_about_the_topic_not_the_topic() -> None:
+    """ "how is croup treated?" is mostly "croup": the plain cosine prefers the sentence that
+    defines croup; with the topic taken out, the one about treatment wins."""
+    defines, treats = "Croup is an infection.", "Most children get better at home."
+    embedder = VectorsByText(
+        {"Croup": [1, 0, 0], defines: [0.95, 0.1, 0.3], treats: [0.5, 0.85, 0]}
+    )
+    question = np.array([0.9, 0.3, 0.0]) / np.linalg.norm([0.9, 0.3, 0.0])
+    meaning = sentence_similarity(embedder, question)  # type: ignore[arg-type]
+    plain = meaning([defines, treats], "")
+    asked = meaning([defines, treats], "Croup")
+    assert plain[0] > plain[1] and asked[1] > asked[0]
+    rest = asked_about(question, embedder.vectors["Croup"])
+    assert abs(float(rest @ embedder.vectors["Croup"])) < 1e-9
+    assert abs(float(np.linalg.norm(rest)) - 1.0) < 1e-9
+
+
+def test_a_question_naming_only_the_topic_is_scored_whole() -> None:
+    """ "what is croup?" asks for the topic itself: no topic is taken out of it."""
+    topics: list[str] = []
+
+    def meaning(sentences: Sequence[str], topic: str) -> list[float]:
+        topics.append(topic)
+        return [0.5 for _ in sentences]
+
+    text = "Croup is an infection of the airway. It causes a barking cough."
+    best_window(hit(text, title="Croup"), {"croup": 1.0}, meaning=meaning)
+    best_window(hit(text, title="Croup"), {"croup": 1.0, "cough": 1.0}, meaning=meaning)
+    assert topics == ["", "Croup"]
 
 
 def test_a_quote_starts_after_a_heading_run_into_its_sentence() -> None:
