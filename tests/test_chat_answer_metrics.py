@@ -121,6 +121,15 @@ def test_a_reply_without_an_answer_gets_no_gold_verdict(kind):
     assert record.faithful_quotes == 1  # fidelity checks every quote, whatever the kind
 
 
+def test_quotes_folded_under_an_emergency_reply_count_only_in_their_own_row():
+    question = _question((Span("A", 10, 30),))
+    urgent = _judge(question, EMERGENCY, _quote("A", 10, 30))
+    assert urgent.right_under_urgent and not urgent.answered_right
+    assert _judge(question, ANSWERED, _quote("A", 10, 30)).right_under_urgent
+    assert not _judge(question, EMERGENCY, _quote("A", 40, 50)).right_under_urgent
+    assert not _judge(question, NOT_COVERED, _quote("A", 10, 30)).right_under_urgent
+
+
 def test_a_question_without_gold_spans_gets_no_gold_verdict():
     record = _judge(_question(), ANSWERED, _quote("B", 0, 10))
     assert not record.answered_right and not record.wrong_topic

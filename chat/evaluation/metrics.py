@@ -222,6 +222,8 @@ class AnswerRecord:
     quoted_chars: int  # characters quoted in an answer to a question with gold spans
     quoted_chars_in_gold: int  # ... of them inside a gold span
     wrong_topic: bool  # first quote from an article that is not a gold article
+    # the first quote overlaps a gold span, also when it is folded under an emergency reply
+    right_under_urgent: bool = False
 
     @property
     def question_id(self) -> str:
@@ -266,7 +268,16 @@ def judge_answer(
         quoted_chars=span_chars(quotes) if gold else 0,
         quoted_chars_in_gold=chars_inside(quotes, gold),
         wrong_topic=first is not None and bool(gold) and first.doc_id not in question.gold_articles,
+        right_under_urgent=_first_quote_right(question, reply),
     )
+
+
+def _first_quote_right(question: Question, reply: Answer) -> bool:
+    """Whether the first quote of an answer, or of the quotes an emergency reply folds under
+    its urgent message (for a reader who was asking in general), overlaps a gold span."""
+    if not question.answerable or reply.kind not in (ANSWERED, EMERGENCY) or not reply.quotes:
+        return False
+    return any(overlaps(reply.quotes[0], span) for span in question.gold)
 
 
 @dataclass(frozen=True)
@@ -375,6 +386,16 @@ ANSWER_METRICS: tuple[AnswerMetric, ...] = (
         lambda r: r.answered_right,
         "answered_right",
         "answered_right_rate",
+    ),
+    AnswerMetric(
+        WITH_GOLD,
+        "right_under_urgent",
+        "right, urgent replies' quotes included",
+        "the first quote shares a character with a gold span, whether the reply answered or gave "
+        "the emergency message first and the quotes below it",
+        lambda r: r.right_under_urgent,
+        "right_under_urgent",
+        "right_under_urgent_rate",
     ),
     AnswerMetric(
         WITH_GOLD,
