@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -39,6 +39,7 @@ class Window:
     start: int
     end: int
     score: float
+    words: float = 0.0  # the score without meaning: how well its words cover the question
 
 
 def query_weights(question: str, idf: Callable[[str], float]) -> dict[str, float]:
@@ -139,9 +140,10 @@ def best_window(
             # Prefer short windows at equal coverage: every extra sentence costs a little.
             score = coverage + (LEAD_BONUS if lead else 0.0) - 0.02 * (j - i) - 0.01 * i
             score -= ITEM_PENALTY if items[i] else 0.0
+            by_words = score
             score += MEANING_WEIGHT * closest
             if best is None or score > best.score:
-                best = Window(hit, spans[i][0], spans[j][1], score)
+                best = Window(hit, spans[i][0], spans[j][1], score, by_words)
     if best is None:  # a passage with no sentence: quote it whole
         return Window(hit, passage.start, passage.end, 0.0)
     best = _with_list_items(best, spans, sentence_words, max_words)
@@ -173,14 +175,14 @@ def _after_run_in_heading(window: Window) -> Window:
     words = word_spans(passage.text, offset, window.end - passage.start)[:10]
     texts = [passage.text[s:e] for s, e in words]
     if len(texts) > 2 and texts[1] == ":" and texts[0][:1].isupper():  # "Summary : We all..."
-        return Window(window.hit, passage.start + words[2][0], window.end, window.score)
+        return replace(window, start=passage.start + words[2][0])
     for size in (1, 2, 3):
         if len(texts) <= size + 1 or not all(t[:1].isupper() for t in texts[: size + 1]):
             continue
         heading = texts[size - 1].strip(".,:;").casefold()
         rest = [t.strip(".,:;").casefold() for t in texts[size : size + 6]]
         if heading in rest:
-            return Window(window.hit, passage.start + words[size][0], window.end, window.score)
+            return replace(window, start=passage.start + words[size][0])
     return window
 
 
@@ -205,7 +207,7 @@ def _with_list_items(
         if not item.startswith(("-", "•", "*")) or count + sentence_words[i] > max_words:
             break
         end, count = spans[i][1], count + sentence_words[i]
-    return Window(window.hit, window.start, end, window.score)
+    return replace(window, end=end)
 
 
 def _text(window: Window) -> str:
@@ -219,7 +221,7 @@ def _clip(window: Window, max_words: int) -> Window:
     spans = word_spans(passage.text, window.start - passage.start, window.end - passage.start)
     if len(spans) <= max_words:
         return window
-    return Window(window.hit, window.start, passage.start + spans[max_words - 1][1], window.score)
+    return replace(window, end=passage.start + spans[max_words - 1][1])
 
 
 def select_windows(
@@ -248,7 +250,8 @@ def select_windows(
         )
         # Articles repeat paragraphs (and copy each other): the same words are quoted once.
         repeated = any(_text(window) in _text(w) or _text(w) in _text(window) for w in chosen)
-        close = window.score >= 0.75 * chosen[0].score and window.score > 0.5
+        # Only the first window is scored by meaning, so "nearly as well" compares words.
+        close = window.words >= 0.75 * chosen[0].words and window.words > 0.5
         if close and not same_section and not repeated:
             chosen.append(window)
     return chosen

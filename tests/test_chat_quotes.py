@@ -56,6 +56,21 @@ def test_the_same_words_from_two_articles_are_quoted_once() -> None:
     assert len(select_windows(hits, {"laser": 1.0, "treatment": 1.0})) == 1
 
 
+def test_a_second_quote_is_judged_on_its_words_not_against_the_first_ones_meaning() -> None:
+    """Only the first passage is scored by meaning, which can add up to four times its word
+    coverage: another section covering the question's words as well is still quoted."""
+    first = hit("Laser treatment lowers eye pressure.", doc="a", section="a#1")
+    second = hit("Laser treatment is done in the office.", doc="a", section="a#2")
+
+    def meaning(sentences: Sequence[str], topic: str) -> list[float]:
+        return [0.8 for _ in sentences]
+
+    weights = {"laser": 1.0, "treatment": 1.0}
+    windows = select_windows([first, second], weights, meaning=meaning)
+    assert [w.hit.passage.section_id for w in windows] == ["a#1", "a#2"]
+    assert windows[0].score > windows[0].words + 3.0
+
+
 def test_a_quote_does_not_open_with_a_stray_list_item() -> None:
     text = "- Infections, flu. When asthma symptoms get worse, it is called an asthma attack."
     assert quoted(hit(text, "Asthma in Children"), {"asthma": 1.0, "symptom": 1.0}) == (
