@@ -29,7 +29,7 @@ from medcite.index.embedder import Embedder
 from medcite.index.errors import IndexCorruptError, InputError
 from medcite.index.reader import Index
 from medcite.index.spelling import everyday_words
-from medcite.index.text import stem, terms, words
+from medcite.index.text import apostrophe_dropped, stem, terms, words
 from medcite.index.types import Hit
 
 # Real messages are often stories of 100-300 words; a few run to pages.
@@ -314,14 +314,19 @@ def answer_evidence(
 def _absent(index: Index, top: Hit, question: str) -> float:
     """``Evidence.absent``: the idf-weighted share of the question's technical words that
     ``top``'s article never uses. A technical word is one the embedding model's vocabulary
-    does not hold whole ("tarsal", "shingles", "sertraline", unlike "kids" or "block"): a
-    story's everyday words missing from an article say nothing about its topic."""
+    does not hold whole ("tarsal", "shingles", "sertraline", unlike "kids" or "block"), nor a
+    contraction typed without its apostrophe ("whats"): a story's everyday words missing from
+    an article say nothing about its topic."""
     everyday = everyday_words()
     technical = {
         word: max(index.idf(stem(word)), 0.0)
         for word in words(question)
-        if word.isalpha() and len(word) >= 4 and word not in everyday
+        if word.isalpha()
+        and len(word) >= 4
+        and word not in everyday
+        and not apostrophe_dropped(word)
     }
+
     total = sum(technical.values())
     if not total:
         return 0.0

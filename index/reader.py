@@ -56,7 +56,8 @@ class Index:
     def speller(self) -> Speller:
         """Spelling correction against this index's vocabulary (built on first use)."""
         if self._speller is None:
-            self._speller = Speller(self.vocabulary, everyday_words())
+            names = {word for _, title in self.titles() for word in words(title)}
+            self._speller = Speller(self.vocabulary, everyday_words(), names)
         return self._speller
 
     def idf(self, term: str) -> float:

@@ -51,12 +51,20 @@ class Speller:
     """Corrects words against a vocabulary of word -> passage frequency."""
 
     def __init__(
-        self, vocabulary: Mapping[str, int], everyday: Collection[str] = frozenset()
+        self,
+        vocabulary: Mapping[str, int],
+        everyday: Collection[str] = frozenset(),
+        names: Collection[str] = frozenset(),
     ) -> None:
         """``everyday``: common words (``everyday_words``), never taken for typos; and two edits
-        from a word the articles never use is too far to reach one: "tarsal" is not "trial"."""
+        from a word the articles never use is too far to reach one: "tarsal" is not "trial".
+        ``names``: the lower-case words of the articles' titles, the names patients try to
+        spell: never taken for typos ("swine" is not "spine", though only the two passages of
+        "H1N1 Flu (Swine Flu)" use it) and always a candidate ("amaloidosis" is
+        "amyloidosis", though its one article has two passages)."""
         self.vocabulary = vocabulary
         self.everyday = everyday
+        self.names = names
         # Passages using each word family ("snore", "snores" -> "snore"), an upper bound.
         self._families: dict[str, int] = defaultdict(int)
         for word, df in vocabulary.items():
@@ -65,7 +73,8 @@ class Speller:
         # Candidates by first letter: a typo rarely changes the first letter.
         self._by_initial: dict[str, list[tuple[str, int]]] = defaultdict(list)
         for word, df in vocabulary.items():
-            if df >= MIN_FREQUENCY and word.isalpha() and len(word) >= MIN_LENGTH - 1:
+            usable = df >= MIN_FREQUENCY or word in names
+            if usable and word.isalpha() and len(word) >= MIN_LENGTH - 1:
                 self._by_initial[word[0]].append((word, df))
 
     def suggest(self, word: str) -> str | None:
@@ -93,7 +102,7 @@ class Speller:
             return None
         # A word the model's vocabulary holds whole is English, not a typo: "teacher" is not
         # "trachea", nor "cancel" "cancer", nor "wife" "wide", though no article uses it.
-        if word in self.everyday:
+        if word in self.everyday or word in self.names:
             return None
         # A rare form of a family the articles use is a real word: "snores" (2 passages, with
         # "snore" in 7) is not a typo of "sores", nor "snored" (none; "snoring" in 18) of "stored".

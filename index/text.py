@@ -251,3 +251,13 @@ def topic_terms(text: str) -> list[str]:
     """The stemmed words of ``text`` that are not stopwords, in order: what a question asks
     about, for quote weights and search highlighting."""
     return [stem(w) for w in words(text) if w not in STOPWORDS]
+
+
+# What follows the apostrophe of a contraction: "what's", "don't", "can't", "they're".
+_CLITICS = ("nt", "re", "ve", "ll", "s", "d", "m", "t")
+
+
+def apostrophe_dropped(word: str) -> bool:
+    """Whether lower-case ``word`` is a stopword and a clitic typed without the apostrophe:
+    "whats", "dont", "doesnt", "cant", "theyre" (not a name the articles lack)."""
+    return any(word.endswith(ending) and word[: -len(ending)] in STOPWORDS for ending in _CLITICS)

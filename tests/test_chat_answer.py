@@ -56,6 +56,11 @@ def test_a_technical_word_the_top_article_lacks_counts_as_absent(small_index: In
     assert _evidence(small_index, "trabeculectomy recovery").absent == 1.0
 
 
+def test_a_contraction_without_its_apostrophe_is_not_absent(small_index: Index) -> None:
+    # "doesnt" is "doesn't", not a name the article lacks.
+    assert _evidence(small_index, "glaucoma treatment doesnt work").absent == 0.0
+
+
 def test_a_story_is_longer_evidence_than_a_question(small_index: Index) -> None:
     short = _evidence(small_index, "glaucoma treatment")
     story = _evidence(

@@ -98,6 +98,17 @@ def test_two_edits_never_reach_an_everyday_word() -> None:
     assert Speller({"diabetes": 40}, everyday={"diabetes"}).suggest("diabetis") == "diabetes"
 
 
+def test_a_title_word_is_never_a_typo_and_always_a_correction() -> None:
+    """ "swine" (two passages, in the title "H1N1 Flu (Swine Flu)") is not "spine";
+    "amaloidosis" is "amyloidosis", whose article has only two passages."""
+    vocabulary = {"spine": 300, "swine": 2, "amyloidosis": 2}
+    assert Speller(vocabulary).suggest("swine") == "spine"
+    assert Speller(vocabulary).suggest("amaloidosis") is None
+    speller = Speller(vocabulary, names={"swine", "amyloidosis"})
+    assert speller.suggest("swine") is None
+    assert speller.suggest("amaloidosis") == "amyloidosis"
+
+
 def test_unknown_names_far_from_any_word_are_kept() -> None:
     speller = Speller(VOCABULARY)
     assert speller.correct("dosage of Abacavir") == "dosage of Abacavir"

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from medcite.index import types
-from medcite.index.text import sentence_spans, stem
+from medcite.index.text import apostrophe_dropped, sentence_spans, stem
 from medcite.index.types import Document, Section, content_id
 from medcite.ingest.chunk import chunk_document, embedding_text
 
@@ -113,3 +113,13 @@ def test_chunking_hashes_the_document_once(monkeypatch: pytest.MonkeyPatch) -> N
 )
 def test_stem_reads_plurals_possessives_and_endings_alike(word: str, stemmed: str) -> None:
     assert stem(word) == stemmed
+
+
+@pytest.mark.parametrize("word", ["whats", "dont", "doesnt", "cant", "theyre", "youve", "thats"])
+def test_a_contraction_typed_without_its_apostrophe_is_recognised(word: str) -> None:
+    assert apostrophe_dropped(word)
+
+
+@pytest.mark.parametrize("word", ["barretts", "urologist", "croup", "tarsal", "sertraline"])
+def test_names_are_not_contractions(word: str) -> None:
+    assert not apostrophe_dropped(word)
