@@ -29,6 +29,8 @@ MEANING_SENTENCES = 4
 # A passage's opening sentences usually state what the section is about.
 LEAD_BONUS = 0.25
 ITEM_PENALTY = 0.3
+# A quote whose words are this share of an earlier quote's says the same thing again.
+REPEATED_SHARE = 0.6
 
 
 @dataclass(frozen=True)
@@ -215,6 +217,15 @@ def _text(window: Window) -> str:
     return " ".join(passage.text[window.start - passage.start : window.end - passage.start].split())
 
 
+def _says_again(window: Window, earlier: Window) -> bool:
+    """Whether most of ``window``'s words (``REPEATED_SHARE``) are already in ``earlier``'s:
+    "COPD is a lung disease that makes it hard to breathe" in three articles, worded a little
+    differently, is quoted once."""
+    said = set(_text(earlier).lower().split())
+    new = set(_text(window).lower().split())
+    return bool(new) and len(new & said) / len(new) >= REPEATED_SHARE
+
+
 def _clip(window: Window, max_words: int) -> Window:
     """Cut an over-long single sentence at a word boundary (still a verbatim span)."""
     passage = window.hit.passage
@@ -249,7 +260,7 @@ def select_windows(
             w.hit.passage.section_id == window.hit.passage.section_id for w in chosen
         )
         # Articles repeat paragraphs (and copy each other): the same words are quoted once.
-        repeated = any(_text(window) in _text(w) or _text(w) in _text(window) for w in chosen)
+        repeated = any(_says_again(window, w) for w in chosen)
         # Only the first window is scored by meaning, so "nearly as well" compares words.
         close = window.words >= 0.75 * chosen[0].words and window.words > 0.5
         if close and not same_section and not repeated:

@@ -56,6 +56,16 @@ def test_the_same_words_from_two_articles_are_quoted_once() -> None:
     assert len(select_windows(hits, {"laser": 1.0, "treatment": 1.0})) == 1
 
 
+def test_nearly_the_same_words_from_another_article_are_quoted_once() -> None:
+    first = hit("COPD is a lung disease that makes it hard to breathe.", doc="a", section="a#1")
+    again = hit(
+        "COPD is a lung disease that makes it very hard to breathe.", doc="b", section="b#1"
+    )
+    other = hit("COPD makes breathing hard; quitting smoking helps most.", doc="c", section="c#1")
+    windows = select_windows([first, again, other], {"copd": 1.0, "breath": 1.0, "hard": 1.0})
+    assert [w.hit.passage.doc_id for w in windows] == ["a", "c"]
+
+
 def test_a_second_quote_is_judged_on_its_words_not_against_the_first_ones_meaning() -> None:
     """Only the first passage is scored by meaning, which can add up to four times its word
     coverage: another section covering the question's words as well is still quoted."""
