@@ -189,7 +189,9 @@ def ask(
         and not _names_a_topic(text, corpus_idf)
     ):
         return Answer(question=text, kind=CLARIFY, message=CLARIFY_MESSAGE, disclaimer=disclaimer)
-    searched = resolve_follow_up(index.speller.correct(focus(text, corpus_idf)), topic)
+    searched = index.speller.correct(focus(text, corpus_idf))
+    if topic is not None and not index.names_an_article(searched):
+        searched = resolve_follow_up(searched, topic)
     query_vector = vector if vector is not None and searched == text else None
     if query_vector is None:
         query_vector = embedder.embed([searched])[0]

@@ -464,6 +464,7 @@ class MilvusIndex(Index):
         self.directory = None
         self._stem_df = None
         self._speller = None
+        self._title_phrases = None
         self._rows: dict[int, dict[str, Any]] = {}
         generation = served_generation(client, name)
         if generation is None:

@@ -29,6 +29,8 @@ from medcite.index.types import Document, Hit, Passage
 # left out of the full-text query (in a small index no word costs much).
 COMMON_SHARE = 0.08
 COMMON_MIN = 500
+# The longest title ``names_an_article`` looks for, in words.
+TITLE_WORDS = 6
 # A filtered vector search restricts FAISS to the filter's passages when there are at most
 # SELECTOR_MAX of them (reading their rowids costs little). More are common enough among the
 # nearest passages that a search OVERSAMPLE times deeper than their share asks for finds them.
@@ -43,7 +45,8 @@ class Index:
     What retrieval and answering need of a store, and the parts that only depend on the
     manifest and the vocabulary (idf weights, spelling, which query words are too common to
     search for). Subclasses set ``root``, ``directory`` (the generation's local directory, or
-    None), ``manifest`` and ``vocabulary``, and ``_stem_df`` and ``_speller`` to None."""
+    None), ``manifest`` and ``vocabulary``, and ``_stem_df``, ``_speller`` and
+    ``_title_phrases`` to None."""
 
     root: Path | str
     directory: Path | None
@@ -51,6 +54,7 @@ class Index:
     vocabulary: dict[str, int]  # word -> number of passages it occurs in
     _stem_df: dict[str, int] | None
     _speller: Speller | None
+    _title_phrases: frozenset[str] | None
 
     @property
     def speller(self) -> Speller:
@@ -59,6 +63,19 @@ class Index:
             names = {word for _, title in self.titles() for word in words(title)}
             self._speller = Speller(self.vocabulary, everyday_words(), names)
         return self._speller
+
+    def names_an_article(self, text: str) -> bool:
+        """Whether ``text`` names an article by its whole title ("croup", "type 2 diabetes"):
+        a message that does is about that, not about the conversation's last topic, though it
+        says "that" ("a cough that sounds like a seal barking, doc said croup")."""
+        if self._title_phrases is None:
+            self._title_phrases = frozenset(" ".join(words(t)) for _, t in self.titles())
+        tokens = words(text)
+        return any(
+            " ".join(tokens[i:j]) in self._title_phrases
+            for i in range(len(tokens))
+            for j in range(i + 1, min(i + TITLE_WORDS, len(tokens)) + 1)
+        )
 
     def idf(self, term: str) -> float:
         """Smoothed inverse passage frequency of a stemmed term (unknown terms weigh most).
@@ -197,6 +214,7 @@ class EmbeddedIndex(Index):
     vocabulary: dict[str, int]
     _stem_df: dict[str, int] | None = None
     _speller: Speller | None = None
+    _title_phrases: frozenset[str] | None = None
     _pool: queue.Queue[sqlite3.Connection] = field(default_factory=queue.Queue)
     _opened: list[sqlite3.Connection] = field(default_factory=list)
 

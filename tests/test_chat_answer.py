@@ -150,6 +150,18 @@ def test_follow_up_is_resolved_against_the_last_topic(small_index: Index) -> Non
     assert follow.quotes[0].heading == "Symptoms"
 
 
+def test_a_message_naming_another_article_is_not_a_follow_up(small_index: Index) -> None:
+    """ "that" in "a cough that wakes her" is no back-reference when the message names an
+    article of its own."""
+    topic = Topic("GLAU_1", "Glaucoma")
+    own = ask(small_index, FakeEmbedder(), "a wheeze that wakes her, is that asthma?", topic=topic)
+    assert own.searched_for == "a wheeze that wakes her, is that asthma?"
+    follow = ask(small_index, FakeEmbedder(), "is that inherited?", topic=topic)
+    assert follow.searched_for == "is that inherited? (Glaucoma)"
+    assert small_index.names_an_article("what is ASTHMA") is True
+    assert small_index.names_an_article("what is asthmatic bronchitis") is False
+
+
 def test_question_without_back_reference_is_left_alone() -> None:
     topic = Topic("GLAU_1", "Glaucoma")
     assert resolve_follow_up("what causes asthma", topic) == "what causes asthma"
