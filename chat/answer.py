@@ -328,7 +328,6 @@ def _absent(index: Index, top: Hit, question: str) -> float:
         and word not in everyday
         and not apostrophe_dropped(word)
     }
-
     total = sum(technical.values())
     if not total:
         return 0.0

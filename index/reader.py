@@ -60,19 +60,25 @@ class Index:
     def speller(self) -> Speller:
         """Spelling correction against this index's vocabulary (built on first use)."""
         if self._speller is None:
-            names = {word for _, title in self.titles() for word in words(title)}
+            names = {word for phrase in self.title_phrases for word in phrase.split()}
             self._speller = Speller(self.vocabulary, everyday_words(), names)
         return self._speller
+
+    @property
+    def title_phrases(self) -> frozenset[str]:
+        """Every article title as its lower-case words joined by spaces ("h1n1 flu swine
+        flu"), read from the store once: the speller's names and ``names_an_article``."""
+        if self._title_phrases is None:
+            self._title_phrases = frozenset(" ".join(words(t)) for _, t in self.titles())
+        return self._title_phrases
 
     def names_an_article(self, text: str) -> bool:
         """Whether ``text`` names an article by its whole title ("croup", "type 2 diabetes"):
         a message that does is about that, not about the conversation's last topic, though it
         says "that" ("a cough that sounds like a seal barking, doc said croup")."""
-        if self._title_phrases is None:
-            self._title_phrases = frozenset(" ".join(words(t)) for _, t in self.titles())
         tokens = words(text)
         return any(
-            " ".join(tokens[i:j]) in self._title_phrases
+            " ".join(tokens[i:j]) in self.title_phrases
             for i in range(len(tokens))
             for j in range(i + 1, min(i + TITLE_WORDS, len(tokens)) + 1)
         )
