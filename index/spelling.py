@@ -19,6 +19,9 @@ MIN_LENGTH = 4  # shorter words are too ambiguous to correct
 MIN_FREQUENCY = 3  # a correction must be a word used in at least this many passages
 SUGGESTIONS_KEPT = 10_000  # remembered corrections, cleared when full
 RARE_RATIO = 20  # a rare known word gives way only to a neighbour this many times as common
+# A word this long is a correction however few passages use it ("plurisy" is "pleurisy", in
+# two passages): long words have few neighbours, so a near one is what was meant.
+LONG_WORD = 8
 
 
 def edit_distance(a: str, b: str, limit: int) -> int:
@@ -65,6 +68,8 @@ class Speller:
         self.vocabulary = vocabulary
         self.everyday = everyday
         self.names = names
+        # "ushers" is a form of the title word "usher", not a typo of "users".
+        self._name_stems = frozenset(stem(name) for name in names)
         # Passages using each word family ("snore", "snores" -> "snore"), an upper bound.
         self._families: dict[str, int] = defaultdict(int)
         for word, df in vocabulary.items():
@@ -73,7 +78,7 @@ class Speller:
         # Candidates by first letter: a typo rarely changes the first letter.
         self._by_initial: dict[str, list[tuple[str, int]]] = defaultdict(list)
         for word, df in vocabulary.items():
-            usable = df >= MIN_FREQUENCY or word in names
+            usable = df >= MIN_FREQUENCY or word in names or len(word) >= LONG_WORD
             if usable and word.isalpha() and len(word) >= MIN_LENGTH - 1:
                 self._by_initial[word[0]].append((word, df))
 
@@ -102,7 +107,7 @@ class Speller:
             return None
         # A word the model's vocabulary holds whole is English, not a typo: "teacher" is not
         # "trachea", nor "cancel" "cancer", nor "wife" "wide", though no article uses it.
-        if word in self.everyday or word in self.names:
+        if word in self.everyday or word in self.names or stem(word) in self._name_stems:
             return None
         # A rare form of a family the articles use is a real word: "snores" (2 passages, with
         # "snore" in 7) is not a typo of "sores", nor "snored" (none; "snoring" in 18) of "stored".

@@ -99,14 +99,30 @@ def test_two_edits_never_reach_an_everyday_word() -> None:
 
 
 def test_a_title_word_is_never_a_typo_and_always_a_correction() -> None:
-    """ "swine" (two passages, in the title "H1N1 Flu (Swine Flu)") is not "spine";
-    "amaloidosis" is "amyloidosis", whose article has only two passages."""
-    vocabulary = {"spine": 300, "swine": 2, "amyloidosis": 2}
+    """ "swine" (two passages, in the title "H1N1 Flu (Swine Flu)") is not "spine"; "croop"
+    is "croup", whose article has only two passages."""
+    vocabulary = {"spine": 300, "swine": 2, "croup": 2}
     assert Speller(vocabulary).suggest("swine") == "spine"
-    assert Speller(vocabulary).suggest("amaloidosis") is None
-    speller = Speller(vocabulary, names={"swine", "amyloidosis"})
+    assert Speller(vocabulary).suggest("croop") is None
+    speller = Speller(vocabulary, names={"swine", "croup"})
     assert speller.suggest("swine") is None
-    assert speller.suggest("amaloidosis") == "amyloidosis"
+    assert speller.suggest("croop") == "croup"
+
+
+def test_a_form_of_a_title_word_is_not_a_typo() -> None:
+    # "ushers" (syndrome) is the title word "usher", not a typo of "users".
+    vocabulary = {"users": 50, "usher": 2}
+    assert Speller(vocabulary).suggest("ushers") == "users"
+    assert Speller(vocabulary, names={"usher"}).suggest("ushers") is None
+
+
+def test_a_long_word_is_a_correction_however_rare() -> None:
+    """ "plurisy" is "pleurisy", used by two passages; a short rare word is no correction."""
+    vocabulary = {"pleurisy": 2, "croup": 2}
+    assert len("pleurisy") >= spelling.LONG_WORD
+    assert Speller(vocabulary).suggest("plurisy") == "pleurisy"
+    assert Speller(vocabulary).suggest("pericarditus") is None  # nothing near
+    assert Speller(vocabulary).suggest("croop") is None
 
 
 def test_unknown_names_far_from_any_word_are_kept() -> None:
