@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from medcite.chat.triage import make_triage
+from medcite.chat.triage import LONG_MESSAGE_WORDS, make_triage
 from medcite.index.embedder import DEFAULT_KIND, Embedder, make_embedder
 
 pytestmark = pytest.mark.slow
@@ -45,6 +45,67 @@ ORDINARY = [
 ]
 
 
+# Long stories, read in windows: a danger sign in the middle of one is still found, and a
+# story about a past emergency, whose windows read alone sound like one, is not flagged.
+LONG_EMERGENCIES = [
+    (
+        "Hi, I'm writing about my husband, he's 62. He has had high blood pressure for about "
+        "ten years and takes two pills for it, and his cholesterol has been borderline. We "
+        "had a quiet day, went to the farmers market in the morning and he mowed the lawn "
+        "after lunch. About half an hour ago he sat down on the couch and said his chest felt "
+        "tight, like a heavy weight pressing on it, and now the pain is going into his left "
+        "arm and his jaw. He is pale, sweating through his shirt and says he feels sick to "
+        "his stomach. He keeps telling me it's just indigestion from the sausage he ate and "
+        "that he will be fine if he lies down for a while. His father died of a heart problem "
+        "at 70. Should I give him an antacid and let him rest, or wait and call his doctor's "
+        "office when they open on Monday morning?",
+        "cardiac",
+    ),
+    (
+        "so my mom is 80 and lives with us since last year. she has arthritis in both knees "
+        "and takes a water pill and something for her thyroid, nothing else really. she "
+        "usually reads the paper after breakfast and does her crossword, and she was totally "
+        "normal at breakfast today, she even beat me at cards. but just now when she tried "
+        "to tell me something her words came out all jumbled and the right side of her mouth "
+        "is drooping down, and she can't lift her right arm to pick up her cup. she seems "
+        "confused about what's going on. my brother thinks she is just tired because she "
+        "didn't sleep well last night. we were going to take her to her regular checkup next "
+        "week anyway, can this wait until then or what do you think we should do",
+        "stroke",
+    ),
+]
+
+LONG_ORDINARY = [
+    "Two years ago my father had a heart attack while shoveling snow. He had crushing chest "
+    "pain, went grey and sweaty, and the paramedics said he was lucky to get to the "
+    "hospital in time. They put in two stents and he spent a week in the cardiac unit. "
+    "Since then he has done really well: he finished cardiac rehab, lost twenty pounds, "
+    "quit smoking and walks every morning with his dog. His cardiologist is happy with "
+    "him and his last checkup was fine. Now my brother and I are in our forties and we "
+    "keep wondering whether we inherited the same problem. Neither of us has any symptoms "
+    "and we both feel healthy, but we do not exercise as much as we should. What are the "
+    "risk factors for heart disease, and what tests should we ask our own doctors about "
+    "at our next yearly physicals?",
+    "my grandma had a stroke last spring. at the time her face drooped and she couldn't "
+    "talk right, and we called 911 and she got the clot medicine at the hospital within "
+    "the hour. she was in rehab for six weeks afterwards and she has come back a long way "
+    "since then, she walks with a cane now and her speech is almost normal except when "
+    "she is tired. she lives with my aunt and goes to speech therapy twice a week. the "
+    "doctors said she is at higher risk of another one. what can she do to lower the "
+    "chance of a second stroke, and is it normal that she still gets so tired in the "
+    "afternoons almost a year later? we want to help her as much as we can",
+    # The model fitted without the windows of long stories flagged this one (heat stroke).
+    "Last summer my son, who is 16, passed out at football practice on a really hot "
+    "afternoon. The coach said he was confused, had stopped sweating, his skin was hot and "
+    "red, and he didn't know where he was, and they called an ambulance. At the hospital his "
+    "temperature was 105 and they packed him in ice and gave him fluids, and he stayed two "
+    "nights. He recovered completely and the doctors were great. Now preseason practice is "
+    "starting again next month, and he is desperate to play. His doctor cleared him, but I "
+    "am a nervous wreck about it happening again. What can he and the coaches do to prevent "
+    "heat illness, and is he more likely to get heat stroke again because he had it once?",
+]
+
+
 @pytest.fixture(scope="module")
 def model() -> Embedder:
     return make_embedder(DEFAULT_KIND)  # the encoder a new index gets
@@ -75,3 +136,19 @@ def test_most_emergencies_are_named_as_their_situation(model: Embedder) -> None:
         f is not None and f.situation == s for f, (_, s) in zip(named, EMERGENCIES, strict=True)
     )
     assert right >= 0.8 * len(EMERGENCIES), [f.situation if f else None for f in named]
+
+
+@pytest.mark.parametrize(("text", "situation"), LONG_EMERGENCIES)
+def test_an_emergency_in_a_long_story_is_recognised(
+    model: Embedder, text: str, situation: str
+) -> None:
+    assert len(text.split()) > LONG_MESSAGE_WORDS  # read in windows
+    found, _ = TRIAGE.check(text, model)
+    assert found is not None and found.situation == situation, (text[:60], found)
+
+
+@pytest.mark.parametrize("text", LONG_ORDINARY)
+def test_a_long_story_of_a_past_emergency_is_not_one(model: Embedder, text: str) -> None:
+    assert len(text.split()) > LONG_MESSAGE_WORDS
+    found, _ = TRIAGE.check(text, model)
+    assert found is None, (text[:60], found)
