@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -20,6 +21,16 @@ MAX_K = 100
 # (README, "Evaluation"); the passage cosine has weight 1.
 W_LEXICAL = 0.3
 W_LABEL = 1.0
+# A passage made of contact details (addresses, phone numbers, e-mail and web addresses) names
+# its topic ("The Glaucoma Foundation, 80 Maiden Lane...") but answers nothing: its hybrid
+# score loses this much times the share of its characters that are such details.
+W_CONTACT = 1.0
+_CONTACT = re.compile(
+    r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+"  # e-mail
+    r"|(?:https?://|www\.)\S+"  # web address
+    r"|\b(?:1-)?\(?\d{3}\)?[-. ]\d{3}-\d{4}\b"  # phone number
+    r"|\b[A-Z]{2} \d{5}(?:-\d{4})?\b"  # state and ZIP code
+)
 
 
 @dataclass(frozen=True)
@@ -77,7 +88,25 @@ def search(
         assert query_vector is not None
         ranked = fuse(index, query_vector, dense, lexical, signals)
     hits = index.hits(ranked, {r: tuple(s.items()) for r, s in signals.items()})
+    if mode == SearchMode.HYBRID:
+        hits = demote_contact_details(hits)
     return diversify(hits, per_article)[:k]
+
+
+def contact_share(text: str) -> float:
+    """The share of ``text``'s characters that are addresses, phone numbers, e-mail or web
+    addresses (``_CONTACT``)."""
+    found = sum(len(match.group(0)) for match in _CONTACT.finditer(text))
+    return found / len(text) if text else 0.0
+
+
+def demote_contact_details(hits: list[Hit]) -> list[Hit]:
+    """``hits`` re-ranked with each score less ``W_CONTACT`` times its ``contact_share``: a
+    list of addresses no longer tops a search for the condition it names."""
+    rescored = [
+        replace(hit, score=hit.score - W_CONTACT * contact_share(hit.passage.text)) for hit in hits
+    ]
+    return sorted(rescored, key=lambda hit: -hit.score)
 
 
 def fuse(

@@ -142,6 +142,19 @@ def test_an_aside_about_a_video_is_not_the_answer(sample_index: Index, model: Em
     assert not any(quote.text.startswith("(") for quote in answer.quotes)
 
 
+def test_staff_search_for_glaucoma_does_not_open_with_addresses(
+    sample_index: Index, model: Embedder
+) -> None:
+    """Issue 10: the NIHSeniorHealth Glaucoma article's list of addresses and phone numbers
+    topped a search for "glaucoma"."""
+    hits = search(sample_index, model, "glaucoma", k=5)
+    assert all(hit.title == "Glaucoma" for hit in hits[:3])
+    assert "Vision Place" not in hits[0].passage.text, hits[0].passage.text[:80]
+    article = sample_index.rowids_for_documents(["NIHSeniorHealth_0000027"])
+    passages = sample_index.passages(sorted(article)).values()
+    assert any("Vision Place" in passage.text for passage, *_ in passages), "not in the index"
+
+
 @pytest.mark.parametrize(
     ("question", "title", "words"),
     [

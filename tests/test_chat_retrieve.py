@@ -8,7 +8,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from medcite.chat.retrieve import Filters, diversify, fuse, search
+from medcite.chat.retrieve import (
+    Filters,
+    contact_share,
+    demote_contact_details,
+    diversify,
+    fuse,
+    search,
+)
 from medcite.index import layout, reader, store, vectors
 from medcite.index.errors import InputError
 from medcite.index.reader import EmbeddedIndex, Index, open_index
@@ -244,3 +251,26 @@ def test_a_filter_binds_the_same_few_variables_however_long_it_is(tmp_path: Path
             assert found and {rowid for rowid, _ in found} <= set(rowids.tolist())
         finally:
             conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, limit)
+
+
+ADDRESSES = (
+    "National Eye Institute National Institutes of Health 2020 Vision Place Bethesda, MD "
+    "20892-3655 301-496-5248 E-mail: 2020@nei.nih.gov www.nei.nih.gov The Glaucoma Foundation "
+    "80 Maiden Lane, Suite 700 New York, NY 10038 212-285-0080"
+)
+PROSE = (
+    "Glaucoma is a group of diseases that can damage the eye's optic nerve and result in "
+    "vision loss and blindness. Early treatment can often protect your eyes against serious "
+    "vision loss. For a free booklet, call 1-800-826-6693."
+)
+
+
+def test_a_list_of_addresses_falls_below_the_prose_it_outscored() -> None:
+    addresses = Hit(Passage("g1", "g", 0, len(ADDRESSES), ADDRESSES), 1.91, "Glaucoma")
+    prose = Hit(Passage("g2", "g", 0, len(PROSE), PROSE), 1.89, "Glaucoma")
+    assert contact_share(ADDRESSES) > 0.3 and contact_share(PROSE) < 0.1
+    assert contact_share("") == 0.0
+    ranked = demote_contact_details([addresses, prose])
+    assert [hit.passage.id for hit in ranked] == ["g2", "g1"]
+    # One phone number in a paragraph costs a fraction of what a list of addresses costs.
+    assert contact_share(PROSE) < contact_share(ADDRESSES) / 4
