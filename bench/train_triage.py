@@ -198,7 +198,7 @@ def main() -> int:
 
     model = fit(x[rows.trains], rows.label[rows.trains], best_c)
     weights = model.coef_[0]
-    whole = [int(np.flatnonzero(rows.message == i)[0]) for i, c in enumerate(tune) if c.emergency]
+    whole = np.flatnonzero(rows.trains & (rows.label == 1))  # an emergency trains whole only
     situations = LogisticRegression(C=4.0, max_iter=5000).fit(
         layers[whole], [tune[rows.message[i]].situation for i in whole]
     )

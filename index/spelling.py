@@ -67,8 +67,7 @@ class Speller:
         "amyloidosis", though its one article has two passages)."""
         self.vocabulary = vocabulary
         self.everyday = everyday
-        self.names = names
-        # "ushers" is a form of the title word "usher", not a typo of "users".
+        # A title word, or a form of one ("ushers" of "usher", not a typo of "users"), is kept.
         self._name_stems = frozenset(stem(name) for name in names)
         # Passages using each word family ("snore", "snores" -> "snore"), an upper bound.
         self._families: dict[str, int] = defaultdict(int)
@@ -107,7 +106,7 @@ class Speller:
             return None
         # A word the model's vocabulary holds whole is English, not a typo: "teacher" is not
         # "trachea", nor "cancel" "cancer", nor "wife" "wide", though no article uses it.
-        if word in self.everyday or word in self.names or stem(word) in self._name_stems:
+        if word in self.everyday or stem(word) in self._name_stems:
             return None
         # A rare form of a family the articles use is a real word: "snores" (2 passages, with
         # "snore" in 7) is not a typo of "sores", nor "snored" (none; "snoring" in 18) of "stored".
