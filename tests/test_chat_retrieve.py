@@ -270,7 +270,7 @@ def test_a_list_of_addresses_falls_below_the_prose_it_outscored() -> None:
     prose = Hit(Passage("g2", "g", 0, len(PROSE), PROSE), 1.89, "Glaucoma")
     assert contact_share(ADDRESSES) > 0.3 and contact_share(PROSE) < 0.1
     assert contact_share("") == 0.0
-    ranked = demote_contact_details([addresses, prose])
+    ranked = demote_contact_details([addresses, prose], per_article=2, k=2)
     assert [hit.passage.id for hit in ranked] == ["g2", "g1"]
     # One phone number in a paragraph costs a fraction of what a list of addresses costs.
     assert contact_share(PROSE) < contact_share(ADDRESSES) / 4
