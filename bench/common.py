@@ -12,6 +12,10 @@ from pathlib import Path
 
 RESULTS = Path(__file__).parent / "results"
 SHARED_CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
+REAL_QUESTIONS = Path(__file__).parent / "data" / "real"
+# Real-style check sets that answer-quality work has already looked at (bench/data/README.md):
+# no longer clean checks, so triage and the abstention policy learn from them instead.
+SPENT_CHECKS = tuple(f"questions-quickstart-check{n}.jsonl" for n in range(2, 7))
 
 
 def machine() -> dict[str, object]:

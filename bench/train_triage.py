@@ -2,18 +2,19 @@
 
     python bench/train_triage.py [--recall 0.98] [--out chat/data/triage-model.npz]
 
-Tuning split: ``bench/data/triage/*-tune*.jsonl`` and ``long/*-tune.jsonl`` (emergencies and
-look-alikes), plus the tuning halves of the real-style questions (``bench/data/real``) and the
-check sets already tuned on (``SEEN_REAL``) as more non-emergencies. The regularisation and the
-cut-off are chosen by 5-fold cross-validation inside the tuning split: the cut-off is the
-highest probability that still flags ``--recall`` of the out-of-fold emergencies. A
-long message is scored as triage reads it, by its best segment (the whole message or one of
-its windows, ``chat/triage.segments``); the windows of long non-emergencies are training rows
-too (a window of a story about a past stroke, read alone, looks like a stroke now), while an
+Tuning split: ``bench/data/triage/*-tune*.jsonl``, ``long/*-tune.jsonl`` and
+``suicide/*-tune-*.jsonl`` (emergencies and look-alikes), plus the tuning halves of the
+real-style questions (``bench/data/real``) and the check sets already tuned on
+(``common.SPENT_CHECKS``) as more non-emergencies. The regularisation and the cut-off are
+chosen by 5-fold cross-validation inside the tuning split: the cut-off is the highest
+probability that still flags ``--recall`` of the out-of-fold emergencies. A long message is
+scored as triage reads it, by its best segment (the whole message or one of its windows,
+``chat/triage.segments``); the windows of long non-emergencies are training rows too (a
+window of a story about a past stroke, read alone, looks like a stroke now), while an
 emergency's windows are not (which of them holds the danger is not labelled). Folds split by
-message. The check split (``*-check.jsonl``, with ``long/``) is scored only at the end, with
-the shipped code path (``Triage.check``), and never feeds a choice. Writes the model and
-``bench/results/triage.json``; prints the check tables.
+message. The check split (``*-check.jsonl``, with ``long/`` and ``suicide/``) is scored only
+at the end, with the shipped code path (``Triage.check``), and never feeds a choice. Writes
+the model and ``bench/results/triage.json``; prints the check tables.
 """
 
 from __future__ import annotations
@@ -50,19 +51,16 @@ from medcite.chat.triage import (
 )
 from medcite.index.embedder import SentenceTransformerEmbedder
 
+sys.path.insert(0, str(Path(__file__).parent))
+from common import REAL_QUESTIONS, SPENT_CHECKS  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "bench" / "data"
 CACHE = ROOT / "bench" / "results" / "tmp" / "triage-layers.npz"
-# Short messages (2-120 words), and long ones (125-300 words, read in windows).
-TRIAGE_FILES = ("*-{split}*.jsonl", "long/*-{split}.jsonl")
-CHECKS = ("check", "check_long")
-# Real-style check sets that answer-quality tuning has already seen (bench/data/README.md):
-# their ordinary questions are no longer clean checks, so triage learns from them too.
-SEEN_REAL = (
-    "questions-quickstart-check2.jsonl",
-    "questions-quickstart-check3.jsonl",
-    "questions-quickstart-check4.jsonl",
-)
+# Short messages (2-120 words), long ones (125-300 words, read in windows), and suicide and
+# self-harm wording, the situation the short check caught least often (bench/data/triage/README.md).
+TRIAGE_FILES = ("*-{split}*.jsonl", "long/*-{split}.jsonl", "suicide/*-{split}-*.jsonl")
+CHECKS = ("check", "check_long", "check_suicide")
 
 
 def tuning_cases() -> list[TriageCase]:
@@ -74,13 +72,13 @@ def tuning_cases() -> list[TriageCase]:
 
 
 def real_questions(tuning: bool) -> list[TriageCase]:
-    """The real-style questions (none an emergency): the tuning halves and ``SEEN_REAL``, or
-    the check sets."""
+    """The real-style questions (none an emergency): the tuning halves and ``SPENT_CHECKS``,
+    or the check sets."""
     cases = []
-    for path in sorted((DATA / "real").glob("*.jsonl")):
+    for path in sorted(REAL_QUESTIONS.glob("*.jsonl")):
         for line in path.read_text(encoding="utf-8").splitlines():
             row = json.loads(line)
-            if (row.get("split") == "tune" or path.name in SEEN_REAL) == tuning:
+            if (row.get("split") == "tune" or path.name in SPENT_CHECKS) == tuning:
                 cases.append(TriageCase(row["id"], row["question"], False, "question"))
     return cases
 
