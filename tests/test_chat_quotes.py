@@ -81,6 +81,33 @@ def test_a_second_quote_is_judged_on_its_words_not_against_the_first_ones_meanin
     assert windows[0].score > windows[0].words + 3.0
 
 
+def test_a_second_passage_sentence_that_answers_nearly_as_well_is_quoted_too() -> None:
+    """ "how is glaucoma treated?": the passage names eye drops first and laser surgery three
+    sentences later; both answer, so both are quoted, the better first."""
+    drops = "Eye drops that lower eye pressure are the usual first treatment."
+    laser = "Laser surgery helps fluid drain from the eye."
+    fillers = [f"Filler sentence number {n} says nothing at all." for n in range(2)]
+    text = " ".join([drops, *fillers, laser])
+
+    def meaning(sentences: Sequence[str], topic: str) -> list[float]:
+        return [{drops: 0.9, laser: 0.85}.get(s, 0.1) for s in sentences]
+
+    windows = select_windows([hit(text)], {"treat": 1.0}, meaning=meaning)
+    assert [text[w.start : w.end] for w in windows] == [drops, laser]
+
+
+def test_a_weak_second_sentence_of_the_passage_is_not_quoted() -> None:
+    drops = "Eye drops that lower eye pressure are the usual first treatment."
+    fillers = [f"Filler sentence number {n} says nothing at all." for n in range(4)]
+    text = " ".join([drops, *fillers])
+
+    def meaning(sentences: Sequence[str], topic: str) -> list[float]:
+        return [0.9 if s == drops else 0.1 for s in sentences]
+
+    windows = select_windows([hit(text)], {"treat": 1.0}, meaning=meaning)
+    assert [text[w.start : w.end] for w in windows] == [drops]
+
+
 def test_a_quote_does_not_open_with_a_stray_list_item() -> None:
     text = "- Infections, flu. When asthma symptoms get worse, it is called an asthma attack."
     assert quoted(hit(text, "Asthma in Children"), {"asthma": 1.0, "symptom": 1.0}) == (
