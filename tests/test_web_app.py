@@ -73,7 +73,8 @@ def test_follow_up_question_uses_the_conversations_last_topic(client: TestClient
     client.post("/ask", data={"question": "what is glaucoma?"}, headers=HX)
     follow_up = client.post("/ask", data={"question": "what are its symptoms?"}, headers=HX)
     assert "Read as: what are its symptoms? (Glaucoma)" in html.unescape(follow_up.text)
-    assert [doc for doc, _, _ in cite_links(follow_up.text)] == ["GLAU_1"]
+    # Every quote is from the glaucoma article (one or two: a second sentence of the passage).
+    assert {doc for doc, _, _ in cite_links(follow_up.text)} == {"GLAU_1"}
 
 
 def test_conversation_page_shows_earlier_exchanges_from_the_cookie(client: TestClient) -> None:
