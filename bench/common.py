@@ -14,7 +14,7 @@ RESULTS = Path(__file__).parent / "results"
 SHARED_CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 REAL_QUESTIONS = Path(__file__).parent / "data" / "real"
 # Real-style check sets that answer-quality work has already looked at (bench/data/README.md):
-# no longer clean checks, so triage and the abstention policy learn from them instead.
+# no longer clean checks, so triage learns from them instead (as more ordinary questions).
 SPENT_CHECKS = tuple(f"questions-quickstart-check{n}.jsonl" for n in range(2, 7))
 
 

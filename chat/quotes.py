@@ -97,7 +97,11 @@ def best_window(
     Words of the article's title count only when the question has no others: every sentence
     of the glaucoma article is about glaucoma, so in "how is glaucoma treated?" it is
     "treated" that tells the sentences apart. Earlier sentences win ties."""
-    return best_windows(hit, weights, max_words, meaning)[0]
+    scored = _scored_windows(hit, weights, max_words, meaning)
+    if scored is None:
+        return _whole(hit)
+    windows, spans, sentence_words = scored
+    return _finished(max(windows, key=lambda w: w.score), spans, sentence_words, max_words)
 
 
 def best_windows(
@@ -109,6 +113,27 @@ def best_windows(
     """``best_window``, then the best window of the same passage that shares no sentence
     with it, when that scores at least ``SECOND_SHARE`` of the first (one more quote from
     what answers, at no extra model run)."""
+    scored = _scored_windows(hit, weights, max_words, meaning)
+    if scored is None:
+        return [_whole(hit)]
+    windows, spans, sentence_words = scored
+    best = max(windows, key=lambda w: w.score)  # the first of equals: earlier sentences
+    chosen = [_finished(best, spans, sentence_words, max_words)]
+    apart = [w for w in windows if w.end <= best.start or w.start >= best.end]
+    if apart and best.score > 0:
+        second = _finished(max(apart, key=lambda w: w.score), spans, sentence_words, max_words)
+        overlaps = second.start < chosen[0].end and chosen[0].start < second.end
+        close = second.score >= SECOND_SHARE * best.score
+        if close and not overlaps and not _says_again(second, chosen[0]):
+            chosen.append(second)
+    return chosen
+
+
+def _scored_windows(
+    hit: Hit, weights: dict[str, float], max_words: int, meaning: Meaning | None
+) -> tuple[list[Window], list[tuple[int, int]], list[int]] | None:
+    """Every run of up to three sentences of ``hit``, scored, with the passage's sentence
+    spans and word counts; None for a passage with no quotable sentence."""
     passage = hit.passage
     spans = [(passage.start + s, passage.start + e) for s, e in sentence_spans(passage.text)]
     title_terms = {_root(t) for t in terms(hit.title)}
@@ -161,18 +186,12 @@ def best_windows(
             by_words = score
             score += MEANING_WEIGHT * closest
             windows.append(Window(hit, spans[i][0], spans[j][1], score, by_words))
-    if not windows:  # a passage with no sentence: quote it whole
-        return [Window(hit, passage.start, passage.end, 0.0)]
-    best = max(windows, key=lambda w: w.score)  # the first of equals: earlier sentences
-    chosen = [_finished(best, spans, sentence_words, max_words)]
-    apart = [w for w in windows if w.end <= best.start or w.start >= best.end]
-    if apart and best.score > 0:
-        second = _finished(max(apart, key=lambda w: w.score), spans, sentence_words, max_words)
-        overlaps = second.start < chosen[0].end and chosen[0].start < second.end
-        close = second.score >= SECOND_SHARE * best.score
-        if close and not overlaps and not _says_again(second, chosen[0]):
-            chosen.append(second)
-    return chosen
+    return (windows, spans, sentence_words) if windows else None
+
+
+def _whole(hit: Hit) -> Window:
+    """A passage with no quotable sentence is quoted whole."""
+    return Window(hit, hit.passage.start, hit.passage.end, 0.0)
 
 
 def _finished(
