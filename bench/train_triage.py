@@ -22,7 +22,9 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import re
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +33,13 @@ from scipy.sparse import csr_matrix, hstack
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 
+from medcite.chat.evaluation.help_lines import (
+    HelpCase,
+    evaluate_help_lines,
+    format_help_line_report,
+    help_line_report_json,
+    load_help_file,
+)
 from medcite.chat.evaluation.triage import (
     TriageCase,
     evaluate_triage,
@@ -41,6 +50,7 @@ from medcite.chat.evaluation.triage import (
 from medcite.chat.triage import (
     DEFAULT_MODEL,
     LEXICAL_BUCKETS,
+    NO_HELP,
     Triage,
     TriageModel,
     lexical_features,
@@ -52,15 +62,35 @@ from medcite.chat.triage import (
 from medcite.index.embedder import SentenceTransformerEmbedder
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import REAL_QUESTIONS, SPENT_CHECKS  # noqa: E402
+from common import REAL_QUESTIONS, SHARED_CORPUS, SPENT_CHECKS  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "bench" / "data"
 CACHE = ROOT / "bench" / "results" / "tmp" / "triage-layers.npz"
+QUICKSTART = ROOT / "quickstart" / "corpus.jsonl"
 # Short messages (2-120 words), long ones (125-300 words, read in windows), and suicide and
 # self-harm wording, the situation the short check caught least often (bench/data/triage/README.md).
 TRIAGE_FILES = ("*-{split}*.jsonl", "long/*-{split}.jsonl", "suicide/*-{split}-*.jsonl")
 CHECKS = ("check", "check_long", "check_suicide")
+# Messages that are not emergencies, labelled with the help line they need (crisis, poison,
+# none): the help-line head's own data, beside the emergencies' situations.
+HELP_FILES = "support/support-{split}-*.jsonl"
+HELP_TOPIC_OF_SITUATION = {
+    "suicide": "crisis",
+    "poisoning_adult": "poison",
+    "poisoning_child": "poison",
+}
+# Real-style questions whose gold article is about these do need a help line, so they are
+# not "none" examples (the rest are).
+HELP_TOPIC_TITLES = re.compile(r"suicide|self-harm|poisoning|overdose", re.IGNORECASE)
+HELP_THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
+# The most out-of-fold "none" messages a help line may be shown to, when choosing its cut-off.
+HELP_FALSE_LINES = 0.03
+# The head only ever reads messages that are not emergencies, so the calm messages written for
+# it count more than the emergencies whose situation gives their topic (out of fold on the
+# calm messages, at the cut-off chosen as above: right lines 0.850 -> 0.890, false lines
+# 0.090 -> 0.080).
+HELP_FILE_WEIGHT = 5.0
 
 
 def tuning_cases() -> list[TriageCase]:
@@ -74,13 +104,59 @@ def tuning_cases() -> list[TriageCase]:
 def real_questions(tuning: bool) -> list[TriageCase]:
     """The real-style questions (none an emergency): the tuning halves and ``SPENT_CHECKS``,
     or the check sets."""
-    cases = []
+    return [
+        TriageCase(row["id"], row["question"], False, "question")
+        for row in real_question_rows(tuning)
+    ]
+
+
+def real_question_rows(tuning: bool) -> list[dict]:
+    rows = []
     for path in sorted(REAL_QUESTIONS.glob("*.jsonl")):
         for line in path.read_text(encoding="utf-8").splitlines():
             row = json.loads(line)
             if (row.get("split") == "tune" or path.name in SPENT_CHECKS) == tuning:
-                cases.append(TriageCase(row["id"], row["question"], False, "question"))
+                rows.append(row)
+    return rows
+
+
+def help_cases(split: str, triage_cases: Sequence[TriageCase] = ()) -> list[HelpCase]:
+    """The help-line files of ``split``, the emergencies (crisis or poison by situation, else
+    none), the look-alikes of other situations (none; a look-alike of suicide or poisoning may
+    or may not call for a line, so it is left out), and the real-style questions (none,
+    unless their article is on suicide, self-harm or poisoning)."""
+    cases = help_file_cases(split)
+    for case in triage_cases:
+        topic = HELP_TOPIC_OF_SITUATION.get(case.situation, NO_HELP)
+        if case.situation == "question":
+            continue
+        if case.emergency or topic == NO_HELP:
+            cases.append(HelpCase(case.id, case.text, topic))
+    titles = article_titles()
+    for question in real_question_rows(tuning=split == "tune"):
+        if not any(
+            HELP_TOPIC_TITLES.search(titles.get(a, "")) for a in question.get("article_ids") or []
+        ):
+            cases.append(HelpCase(question["id"], question["question"], NO_HELP))
     return cases
+
+
+def help_file_cases(split: str) -> list[HelpCase]:
+    """The calm messages of the help-line files: the only messages the head serves."""
+    cases = []
+    for path in sorted((DATA / "triage").glob(HELP_FILES.format(split=split))):
+        cases += load_help_file(path)
+    return cases
+
+
+def article_titles() -> dict[str, str]:
+    titles = {}
+    for path in (QUICKSTART, SHARED_CORPUS / "corpus.jsonl"):
+        if path.exists():
+            for line in path.read_text(encoding="utf-8").splitlines():
+                row = json.loads(line)
+                titles[row["id"]] = row["title"]
+    return titles
 
 
 def check_cases(pattern: str) -> list[TriageCase]:
@@ -161,6 +237,53 @@ def out_of_fold(x: csr_matrix, rows: Rows, y: np.ndarray, c: float) -> np.ndarra
     return message_scores(rows, probabilities, len(y))
 
 
+def fit_help_head(
+    cases: list[HelpCase], layers: np.ndarray
+) -> tuple[LogisticRegression, float, dict[str, object]]:
+    """The help-line regression, and its cut-off: the lowest of ``HELP_THRESHOLDS`` whose
+    out-of-fold lines reach at most ``HELP_FALSE_LINES`` of the "none" messages. The calm
+    messages of the help-line files weigh ``HELP_FILE_WEIGHT`` each."""
+    y = np.array([c.topic for c in cases])
+    calm = {c.id for c in help_file_cases("tune")}
+    weights = np.array([HELP_FILE_WEIGHT if c.id in calm else 1.0 for c in cases])
+    choices = {}
+    for c in (1.0, 4.0, 16.0):
+        top_topic = np.empty(len(y), dtype=object)
+        top_probability = np.zeros(len(y))
+        for train, test in StratifiedKFold(5, shuffle=True, random_state=0).split(layers, y):
+            head = fit_help(layers[train], y[train], weights[train], c)
+            probabilities = head.predict_proba(layers[test])
+            probabilities[:, list(head.classes_).index(NO_HELP)] = 0.0
+            top_topic[test] = head.classes_[probabilities.argmax(axis=1)]
+            top_probability[test] = probabilities.max(axis=1)
+        for threshold in HELP_THRESHOLDS:
+            shown = np.where(top_probability >= threshold, top_topic, NO_HELP)
+            false_lines = float(np.mean(shown[y == NO_HELP] != NO_HELP))
+            right = float(np.mean(shown[y != NO_HELP] == y[y != NO_HELP]))
+            print(
+                f"help lines C={c:g} cut-off {threshold}: right {right:.3f}, "
+                f"false lines {false_lines:.3f}"
+            )
+            if false_lines <= HELP_FALSE_LINES:
+                choices[c] = (right, false_lines, threshold)
+                break
+    best_c = max(choices, key=lambda c: choices[c][0])
+    right, false_lines, threshold = choices[best_c]
+    about = {
+        "fitted_on": f"{len(cases)} messages ({int(np.sum(y != NO_HELP))} needing a line)",
+        "C": best_c,
+        "calm_message_weight": HELP_FILE_WEIGHT,
+        "out_of_fold_right": right,
+        "out_of_fold_false_lines": false_lines,
+    }
+    return fit_help(layers, y, weights, best_c), threshold, about
+
+
+def fit_help(x: np.ndarray, y: np.ndarray, weights: np.ndarray, c: float) -> LogisticRegression:
+    head = LogisticRegression(C=c, max_iter=5000, class_weight="balanced")
+    return head.fit(x, y, sample_weight=weights)
+
+
 def cut_off(scores: np.ndarray, y: np.ndarray, recall: float) -> float:
     """The highest threshold that flags at least ``recall`` of the emergencies."""
     emergencies = np.sort(scores[y == 1])
@@ -200,6 +323,9 @@ def main() -> int:
     situations = LogisticRegression(C=4.0, max_iter=5000).fit(
         layers[whole], [tune[rows.message[i]].situation for i in whole]
     )
+    help_tune = help_cases("tune", tune)
+    help_layers = layer_states(embedder, [c.text for c in help_tune])
+    help_head, help_threshold, help_about = fit_help_head(help_tune, help_layers)
     triage_model = TriageModel(
         embedder=embedder.name,
         threshold=threshold,
@@ -216,7 +342,12 @@ def main() -> int:
             "C": best_c,
             "target_recall": args.recall,
             "out_of_fold_false_alarms": false_alarms,
+            "help_lines": help_about,
         },
+        help_topics=tuple(str(t) for t in help_head.classes_),
+        help_weights=help_head.coef_.T.astype(np.float32),
+        help_bias=help_head.intercept_.astype(np.float32),
+        help_threshold=help_threshold,
     )
     save_model(triage_model, args.out)
 
@@ -232,6 +363,13 @@ def main() -> int:
         )
         print(format_triage_report(reports[name]))
     results = {name: report_json(report) for name, report in reports.items()}
+    help_check = help_cases("check")
+    if help_check:
+        help_report = evaluate_help_lines(
+            help_check, lambda text: triage.read(text, embedder), triage.describe()
+        )
+        print(format_help_line_report(help_report))
+        results["check_help_lines"] = help_line_report_json(help_report)
     args.results.write_text(json.dumps({"tuning": triage_model.about, **results}, indent=1) + "\n")
     return 0
 

@@ -180,7 +180,11 @@ def ask(
     emergency, tell the reader to get help now. ``topic`` is the conversation's last topic."""
     text = clean_question(question)
     disclaimer = triage.locale.disclaimer
-    emergency, vector = triage.check(text, embedder)
+    reading = triage.read(text, embedder)
+    emergency, vector = reading.emergency, reading.vector
+    # A calm help line for a question on suicide or a possible poisoning (not an emergency).
+    help_topic = reading.help_line.topic if reading.help_line else ""
+    help_line = reading.help_line.message if reading.help_line else ""
     corpus_idf = _corpus_idf(index)
     if (
         emergency is None
@@ -188,7 +192,14 @@ def ask(
         and refers_back(text)
         and not _names_a_topic(text, corpus_idf)
     ):
-        return Answer(question=text, kind=CLARIFY, message=CLARIFY_MESSAGE, disclaimer=disclaimer)
+        return Answer(
+            question=text,
+            kind=CLARIFY,
+            message=CLARIFY_MESSAGE,
+            disclaimer=disclaimer,
+            help_topic=help_topic,
+            help_line=help_line,
+        )
     searched = index.speller.correct(focus(text, corpus_idf))
     if topic is not None and not index.names_an_article(searched):
         searched = resolve_follow_up(searched, topic)
@@ -227,6 +238,8 @@ def ask(
             confidence=confidence,
             disclaimer=disclaimer,
             searched_for=searched,
+            help_topic=help_topic,
+            help_line=help_line,
         )
     return Answer(
         question=text,
@@ -236,6 +249,8 @@ def ask(
         confidence=confidence,
         disclaimer=disclaimer,
         searched_for=searched,
+        help_topic=help_topic,
+        help_line=help_line,
     )
 
 

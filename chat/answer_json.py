@@ -32,6 +32,8 @@ def answer_to_json(answer: Answer) -> str:
             "searched_for": answer.searched_for,
             "emergency": answer.emergency,
             "emergency_name": answer.emergency_name,
+            "help_topic": answer.help_topic,
+            "help_line": answer.help_line,
         },
         ensure_ascii=False,
     )

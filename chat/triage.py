@@ -26,6 +26,7 @@ import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -42,6 +43,7 @@ LEXICAL_BUCKETS = 1 << 18
 WINDOW_WORDS = 60
 LONG_MESSAGE_WORDS = 120
 MODEL_FORMAT = 1
+NO_HELP = "none"  # the help-line topic of a message that needs none
 
 
 @dataclass(frozen=True)
@@ -55,12 +57,14 @@ class Situation:
 
 @dataclass(frozen=True)
 class Locale:
-    """The texts that depend on where the reader is: emergency numbers, replies, disclaimer."""
+    """The texts that depend on where the reader is: emergency numbers, replies, disclaimer,
+    and the help lines an ordinary answer on a sensitive topic starts with."""
 
     code: str
     disclaimer: str
     fallback: Situation
     situations: Mapping[str, Situation] = field(default_factory=dict)
+    help_lines: Mapping[str, str] = field(default_factory=dict)  # topic: "call or text 988..."
 
     def situation(self, key: str) -> Situation:
         return self.situations.get(key, self.fallback)
@@ -80,7 +84,8 @@ def load_locale(name_or_path: str | Path, publisher: str = "NIH") -> Locale:
         }
         fallback = Situation("emergency", raw["fallback"]["name"], raw["fallback"]["message"])
         disclaimer = raw["disclaimer"].format(publisher=publisher)
-        return Locale(raw["locale"], disclaimer, fallback, situations)
+        help_lines = {str(topic): str(text) for topic, text in raw.get("help_lines", {}).items()}
+        return Locale(raw["locale"], disclaimer, fallback, situations, help_lines)
     except FileNotFoundError:
         raise MedciteError(f"no locale file {path}") from None
     except (OSError, ValueError, KeyError, TypeError) as exc:
@@ -95,6 +100,27 @@ class Emergency:
     name: str
     message: str
     probability: float  # the model's, or 1.0 when only the rules could judge
+
+
+@dataclass(frozen=True)
+class HelpLine:
+    """A calm pointer to a help line for a message that is not an emergency but touches on
+    suicide or self-harm ("crisis") or a possible poisoning ("poison"), in any tense or person:
+    "my son said last week he wishes he wasn't alive", "my toddler licked a pod, he seems fine"."""
+
+    topic: str
+    message: str
+    probability: float
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What triage made of a message: an emergency, else perhaps a help line; and, when the
+    model read it, the message's sentence vector, so retrieval need not embed it again."""
+
+    emergency: Emergency | None
+    help_line: HelpLine | None
+    vector: np.ndarray | None
 
 
 # --- features -----------------------------------------------------------------------------
@@ -150,6 +176,12 @@ class TriageModel:
     situation_weights: np.ndarray  # (layer width, situations)
     situation_bias: np.ndarray  # (situations,)
     about: Mapping[str, object] = field(default_factory=dict)
+    # A third regression over the layer states: which help line, if any, a message that is not
+    # an emergency calls for ("none" is a topic too). Empty in a model fitted without one.
+    help_topics: tuple[str, ...] = ()
+    help_weights: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))
+    help_bias: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
+    help_threshold: float = 1.0
 
     def probability(self, text: str, layers: np.ndarray) -> float:
         z = self.bias + float(layers @ self.dense) + float(self.rules @ rule_features(text))
@@ -160,6 +192,18 @@ class TriageModel:
         return self.situations[
             int(np.argmax(layers @ self.situation_weights + self.situation_bias))
         ]
+
+    def help_topic(self, layers: np.ndarray) -> tuple[str, float]:
+        """The likeliest help-line topic over the rows of ``layers`` (a message's segments),
+        other than "none", and its probability; ("none", 0.0) without a help-line head."""
+        if not self.help_topics:
+            return NO_HELP, 0.0
+        z = layers @ self.help_weights + self.help_bias
+        z = np.exp(z - z.max(axis=1, keepdims=True))
+        probabilities = z / z.sum(axis=1, keepdims=True)
+        probabilities[:, [t == NO_HELP for t in self.help_topics]] = 0.0
+        row, column = np.unravel_index(int(np.argmax(probabilities)), probabilities.shape)
+        return self.help_topics[column], float(probabilities[row, column])
 
     def reads_vectors_of(self, embedder: Embedder) -> bool:
         """Whether these weights were fitted on ``embedder``'s model (or its quantisation)."""
@@ -177,6 +221,8 @@ def save_model(model: TriageModel, path: Path) -> None:
         "threshold": model.threshold,
         "bias": model.bias,
         "situations": list(model.situations),
+        "help_topics": list(model.help_topics),
+        "help_threshold": model.help_threshold,
         "about": dict(model.about),
     }
     np.savez_compressed(
@@ -188,6 +234,8 @@ def save_model(model: TriageModel, path: Path) -> None:
         rules=model.rules.astype(np.float32),
         situation_weights=model.situation_weights.astype(np.float32),
         situation_bias=model.situation_bias.astype(np.float32),
+        help_weights=model.help_weights.astype(np.float32),
+        help_bias=model.help_bias.astype(np.float32),
     )
 
 
@@ -210,11 +258,25 @@ def load_model(path: Path = DEFAULT_MODEL) -> TriageModel:
                 situation_weights=data["situation_weights"],
                 situation_bias=data["situation_bias"],
                 about=meta.get("about", {}),
+                **_help_head(meta, data),
             )
     except FileNotFoundError:
         raise MedciteError(f"no triage model at {path}") from None
     except (OSError, ValueError, KeyError, IndexError) as exc:
         raise MedciteError(f"the triage model {path} is not valid: {exc}") from None
+
+
+def _help_head(meta: Mapping[str, Any], data: Mapping[str, np.ndarray]) -> dict[str, Any]:
+    """The help-line head's fields, when the model file has one (older files do not)."""
+    topics = meta.get("help_topics")
+    if not topics or "help_weights" not in data:
+        return {}
+    return {
+        "help_topics": tuple(str(t) for t in topics),
+        "help_weights": data["help_weights"],
+        "help_bias": data["help_bias"],
+        "help_threshold": float(meta["help_threshold"]),
+    }
 
 
 def make_triage(
@@ -234,14 +296,31 @@ class Triage:
         self.locale = locale
         self.model = model
 
-    def check(self, text: str, embedder: Embedder) -> tuple[Emergency | None, np.ndarray | None]:
-        """The emergency ``text`` describes, or None; and, when the model read it, the
-        message's sentence vector, so retrieval need not embed it again."""
+    def read(self, text: str, embedder: Embedder) -> Reading:
+        """Whether ``text`` describes an emergency, else whether it calls for a help line."""
         if self.model is None or not self.model.reads_vectors_of(embedder):
-            return self.assess(text), None
+            return Reading(self.assess(text), None, None)
         texts = segments(text)
         vectors, layers = embedder.embed_with_layers(texts)
-        return self.assess(text, texts, layers), vectors[0]
+        emergency = self.assess(text, texts, layers)
+        help_line = None if emergency is not None else self.help_line(layers)
+        return Reading(emergency, help_line, vectors[0])
+
+    def check(self, text: str, embedder: Embedder) -> tuple[Emergency | None, np.ndarray | None]:
+        """The emergency ``text`` describes, or None; and, when the model read it, the
+        message's sentence vector."""
+        reading = self.read(text, embedder)
+        return reading.emergency, reading.vector
+
+    def help_line(self, layers: np.ndarray) -> HelpLine | None:
+        """The help line for a message whose segments have these layer states, if any."""
+        if self.model is None or not self.model.reads(layers.shape[1]):
+            return None
+        topic, probability = self.model.help_topic(layers)
+        message = self.locale.help_lines.get(topic)
+        if message is None or probability < self.model.help_threshold:
+            return None
+        return HelpLine(topic, message, probability)
 
     def assess(
         self, text: str, texts: Sequence[str] = (), layers: np.ndarray | None = None

@@ -107,3 +107,7 @@ class Answer:
     searched_for: str = ""  # the question as retrieval saw it, after resolving a follow-up
     emergency: str = ""  # the situation triage recognised, for EMERGENCY answers ("stroke")
     emergency_name: str = ""  # how the reply names it ("a possible stroke")
+    # For a message that is not an emergency but touches on suicide or self-harm ("crisis") or
+    # a possible poisoning ("poison"): the help line shown before the answer.
+    help_topic: str = ""
+    help_line: str = ""

@@ -166,6 +166,12 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
         metavar="FILE",
         help="messages labelled emergency / not_emergency: recall, false alarms and misses",
     )
+    p.add_argument(
+        "--help-lines",
+        type=Path,
+        metavar="FILE",
+        help="messages labelled with the help line they need (crisis, poison, none)",
+    )
     index_option(p)
     p.add_argument(
         "--mode", default="lexical,dense,hybrid", help="comma-separated modes (default: all three)"
@@ -469,7 +475,7 @@ def format_answer(answer) -> str:
     """An answer as a terminal reader wants it: quotes, then numbered sources with links."""
     from medcite.chat.types import ANSWERED, EMERGENCY
 
-    lines: list[str] = []
+    lines: list[str] = [f"> {answer.help_line}", ""] if answer.help_line else []
     if answer.kind == EMERGENCY:
         lines += [f"!! This sounds like {answer.emergency_name}.", "!! " + answer.message]
         if answer.quotes:
@@ -499,8 +505,8 @@ def _quoted_lines(answer) -> list[str]:
 
 def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
 
-    if not args.questions and not args.triage:
-        raise InputError("give --questions FILE, --triage FILE or both")
+    if not (args.questions or args.triage or args.help_lines):
+        raise InputError("give --questions FILE, --triage FILE or --help-lines FILE")
     if not args.questions and (args.split or args.per_question):
         raise InputError("--split and --per-question need --questions FILE")
     if args.per_question and args.no_answers:
@@ -509,6 +515,8 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     embedder = _embedder(args)
     if args.triage:
         _eval_triage(args, triage, embedder)
+    if args.help_lines:
+        _eval_help_lines(args, triage, embedder)
     if args.questions:
         _eval_questions(args, settings, triage, embedder)
     return 0
@@ -530,6 +538,28 @@ def _eval_triage(args: argparse.Namespace, triage, embedder) -> None:
     if args.json:
         path = args.json if not args.questions else args.json.with_suffix(".triage.json")
         path.write_text(json.dumps(report_json(report), indent=2) + "\n", encoding="utf-8")
+
+
+def _eval_help_lines(args: argparse.Namespace, triage, embedder) -> None:
+    from medcite.chat.evaluation.help_lines import (
+        evaluate_help_lines,
+        format_help_line_report,
+        help_line_report_json,
+        load_help_file,
+    )
+
+    cases = load_help_file(args.help_lines)
+    report = evaluate_help_lines(
+        cases, lambda text: triage.read(text, embedder), triage.describe(embedder)
+    )
+    print(format_help_line_report(report))
+    if args.json:
+        path = args.json
+        if args.questions or args.triage:
+            path = args.json.with_suffix(".help-lines.json")
+        path.write_text(
+            json.dumps(help_line_report_json(report), indent=2) + "\n", encoding="utf-8"
+        )
 
 
 def _eval_questions(args: argparse.Namespace, settings: Settings, triage, embedder) -> None:

@@ -98,6 +98,12 @@ class AnswerOut(BaseModel):
         "", description="for kind 'emergency': the situation recognised, e.g. 'stroke'"
     )
     emergency_name: str = Field("", description="how the reply names it: 'a possible stroke'")
+    help_topic: str = Field(
+        "",
+        description="for a message that is not an emergency but touches on suicide or "
+        "self-harm ('crisis') or a possible poisoning ('poison'): the help line's topic",
+    )
+    help_line: str = Field("", description="the help line to show before the answer")
 
     @classmethod
     def of(cls, answer: Answer, conversation_id: str) -> AnswerOut:
@@ -125,6 +131,8 @@ class AnswerOut(BaseModel):
             conversation_id=conversation_id,
             emergency=answer.emergency,
             emergency_name=answer.emergency_name,
+            help_topic=answer.help_topic,
+            help_line=answer.help_line,
         )
 
 
