@@ -3,7 +3,8 @@
     python bench/train_triage.py [--recall 0.98] [--out chat/data/triage-model.npz]
 
 Tuning split: ``bench/data/triage/*-tune*.jsonl``, ``long/*-tune.jsonl`` and
-``suicide/*-tune-*.jsonl`` (emergencies and look-alikes), plus the tuning halves of the
+``suicide/*-tune-*.jsonl`` (emergencies and look-alikes), the calm messages of
+``support/*-tune-*.jsonl`` (which also fit the help-line head), plus the tuning halves of the
 real-style questions (``bench/data/real``) and the check sets already tuned on
 (``common.SPENT_CHECKS``) as more non-emergencies. The regularisation and the cut-off are
 chosen by 5-fold cross-validation inside the tuning split: the cut-off is the highest
@@ -75,6 +76,7 @@ CHECKS = ("check", "check_long", "check_suicide")
 # Messages that are not emergencies, labelled with the help line they need (crisis, poison,
 # none): the help-line head's own data, beside the emergencies' situations.
 HELP_FILES = "support/support-{split}-*.jsonl"
+CALM = "calm"  # the situation of a help-line file's message read as a non-emergency
 HELP_TOPIC_OF_SITUATION = {
     "suicide": "crisis",
     "poisoning_adult": "poison",
@@ -98,7 +100,13 @@ def tuning_cases() -> list[TriageCase]:
     for pattern in TRIAGE_FILES:
         for path in sorted((DATA / "triage").glob(pattern.format(split="tune"))):
             cases += load_triage_file(path)
-    return cases + real_questions(tuning=True)
+    return cases + calm_messages("tune") + real_questions(tuning=True)
+
+
+def calm_messages(split: str) -> list[TriageCase]:
+    """The help-line files' messages, none an emergency (they were written as calm: "my son
+    said last week he wishes he wasn't alive, he's ok now"), as more non-emergencies."""
+    return [TriageCase(c.id, c.text, False, CALM) for c in help_file_cases(split)]
 
 
 def real_questions(tuning: bool) -> list[TriageCase]:
@@ -128,7 +136,7 @@ def help_cases(split: str, triage_cases: Sequence[TriageCase] = ()) -> list[Help
     cases = help_file_cases(split)
     for case in triage_cases:
         topic = HELP_TOPIC_OF_SITUATION.get(case.situation, NO_HELP)
-        if case.situation == "question":
+        if case.situation in ("question", CALM):  # the questions come below, the calm above
             continue
         if case.emergency or topic == NO_HELP:
             cases.append(HelpCase(case.id, case.text, topic))
@@ -267,6 +275,8 @@ def fit_help_head(
             if false_lines <= HELP_FALSE_LINES:
                 choices[c] = (right, false_lines, threshold)
                 break
+    if not choices:
+        raise SystemExit(f"no help-line cut-off keeps false lines under {HELP_FALSE_LINES}")
     best_c = max(choices, key=lambda c: choices[c][0])
     right, false_lines, threshold = choices[best_c]
     about = {

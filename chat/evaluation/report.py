@@ -268,6 +268,7 @@ def _question_row(record: AnswerRecord) -> dict[str, Any]:
         "category": question.category or None,
         "kind": reply.kind,
         "emergency": reply.emergency or None,
+        "help_line": reply.help_topic or None,
         "confidence": reply.confidence,
         "quotes": [
             {
