@@ -535,9 +535,7 @@ def _eval_triage(args: argparse.Namespace, triage, embedder) -> None:
         cases, lambda text: triage.check(text, embedder)[0], triage.describe(embedder)
     )
     print(format_triage_report(report))
-    if args.json:
-        path = args.json if not args.questions else args.json.with_suffix(".triage.json")
-        path.write_text(json.dumps(report_json(report), indent=2) + "\n", encoding="utf-8")
+    _write_json(args, report_json(report), ".triage.json", alone=not args.questions)
 
 
 def _eval_help_lines(args: argparse.Namespace, triage, embedder) -> None:
@@ -553,13 +551,15 @@ def _eval_help_lines(args: argparse.Namespace, triage, embedder) -> None:
         cases, lambda text: triage.read(text, embedder), triage.describe(embedder)
     )
     print(format_help_line_report(report))
+    alone = not (args.questions or args.triage)
+    _write_json(args, help_line_report_json(report), ".help-lines.json", alone=alone)
+
+
+def _write_json(args: argparse.Namespace, data: dict, suffix: str, *, alone: bool) -> None:
+    """``data`` to ``--json OUT``, or beside it with ``suffix`` when OUT holds another report."""
     if args.json:
-        path = args.json
-        if args.questions or args.triage:
-            path = args.json.with_suffix(".help-lines.json")
-        path.write_text(
-            json.dumps(help_line_report_json(report), indent=2) + "\n", encoding="utf-8"
-        )
+        path = args.json if alone else args.json.with_suffix(suffix)
+        path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
 
 
 def _eval_questions(args: argparse.Namespace, settings: Settings, triage, embedder) -> None:
