@@ -21,6 +21,7 @@ the model and ``bench/results/triage.json``; prints the check tables.
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import json
 import re
@@ -157,7 +158,10 @@ def help_file_cases(split: str) -> list[HelpCase]:
     return cases
 
 
+@functools.cache
 def article_titles() -> dict[str, str]:
+    """Every article's title, from the quickstart and (when present) the full corpus: read
+    once, though the tuning and the check questions both ask."""
     titles = {}
     for path in (QUICKSTART, SHARED_CORPUS / "corpus.jsonl"):
         if path.exists():
