@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from medcite.chat.question_kind import QuestionHead, load_head
 from medcite.chat.quotes import Meaning, query_weights, select_windows, sentence_similarity
 from medcite.chat.reading import focus
 from medcite.chat.retrieve import Filters, search
@@ -59,11 +60,18 @@ class Evidence:
     # share of the question's technical words that the top article (title, synonyms, text)
     # never uses: "tarsal" asked, "Carpal Tunnel" found
     absent: float = 0.0
+    # the question head's score of the question's meaning (chat/question_kind.py): high for
+    # the kind of question the articles answer, low for a dose, a jumper cable
+    kind: float = 0.0
+    # 1.0 when a technical word of the question (after spelling) is one no article uses: a
+    # diagnosis or a drug the index does not know ("scleredema", "mupirocin")
+    strange: float = 0.0
 
 
 POLICY_FORMAT = "medcite-abstain-policy"
-# 2 added w_label, 3 w_length and w_absent; an older file reads as 0 for the weights it lacks
-POLICY_FORMAT_VERSION = 3
+# 2 added w_label, 3 w_length and w_absent, 4 w_kind and w_strange; an older file reads as 0
+# for the weights it lacks
+POLICY_FORMAT_VERSION = 4
 # Each Evidence field and the policy weight it is multiplied by, in the order they are summed
 # (and fitted: chat/calibration.py). A new feature is one more pair here.
 FEATURE_WEIGHTS = (
@@ -73,9 +81,11 @@ FEATURE_WEIGHTS = (
     ("label", "w_label"),
     ("length", "w_length"),
     ("absent", "w_absent"),
+    ("kind", "w_kind"),
+    ("strange", "w_strange"),
 )
 WEIGHTS = ("bias", *(weight for _, weight in FEATURE_WEIGHTS), "threshold")
-LATER_WEIGHTS = ("w_label", "w_length", "w_absent")
+LATER_WEIGHTS = ("w_label", "w_length", "w_absent", "w_kind", "w_strange")
 # The shipped policy (bench/calibrate.py fits it; its "source" says on what).
 DEFAULT_POLICY_FILE = Path(__file__).parent / "data" / "abstain-policy.json"
 
@@ -83,7 +93,8 @@ DEFAULT_POLICY_FILE = Path(__file__).parent / "data" / "abstain-policy.json"
 @dataclass(frozen=True)
 class AbstainPolicy:
     """confidence = logistic(bias + w_dense * dense + w_cover * coverage + w_unknown * unknown
-    + w_label * label + w_length * length + w_absent * absent); the answer is given when
+    + w_label * label + w_length * length + w_absent * absent + w_kind * kind
+    + w_strange * strange); the answer is given when
     confidence >= threshold.
 
     The numbers are fitted, so they are data: a policy file (``load``), either the one
@@ -98,6 +109,8 @@ class AbstainPolicy:
     w_label: float = 0.0
     w_length: float = 0.0
     w_absent: float = 0.0
+    w_kind: float = 0.0
+    w_strange: float = 0.0
     source: str = field(default="", compare=False)  # where the numbers came from
 
     def confidence(self, evidence: Evidence) -> float:
@@ -154,6 +167,8 @@ class AbstainPolicy:
 
 
 DEFAULT_POLICY = AbstainPolicy.load(DEFAULT_POLICY_FILE)
+# Fitted with the shipped policy (bench/calibrate.py); a calibrated policy re-weights its score.
+DEFAULT_HEAD = load_head()
 
 
 def clean_question(question: str) -> str:
@@ -173,6 +188,7 @@ def ask(
     triage: Triage,
     topic: Topic | None = None,
     policy: AbstainPolicy = DEFAULT_POLICY,
+    head: QuestionHead = DEFAULT_HEAD,
     filters: Filters | None = None,
     k: int = 8,
 ) -> Answer:
@@ -210,7 +226,9 @@ def ask(
         index, embedder, searched, k=k, mode="hybrid", filters=filters, query_vector=query_vector
     )
     weights = query_weights(searched, index.idf)
-    confidence = policy.confidence(answer_evidence(index, hits, weights, searched))
+    question_kind = head.score(query_vector, embedder)
+    evidence = answer_evidence(index, hits, weights, searched, question_kind)
+    confidence = policy.confidence(evidence)
     covered = bool(hits) and confidence >= policy.threshold
     meaning = sentence_similarity(embedder, query_vector)
     quotes, citations = _quoted(hits, weights, meaning) if covered else ((), ())
@@ -307,12 +325,17 @@ def _corpus_idf(index: Index) -> Callable[[str], float]:
 
 
 def answer_evidence(
-    index: Index, hits: list[Hit], weights: dict[str, float], question: str
+    index: Index, hits: list[Hit], weights: dict[str, float], question: str, kind: float = 0.0
 ) -> Evidence:
+    """How well ``hits`` match ``question`` (as searched); ``kind`` is the question head's
+    score of it."""
     unknown = bool(index.speller.unknown_words(question))
     length = math.log1p(len(question.split()))
+    technical = _technical_words(question)
+    vocabulary = index.speller.vocabulary
+    strange = float(any(w not in vocabulary and stem(w) not in vocabulary for w in technical))
     if not hits:
-        return Evidence(0.0, 0.0, unknown, length=length, absent=1.0)
+        return Evidence(0.0, 0.0, unknown, length=length, absent=1.0, kind=kind, strange=strange)
     dense = max(hit.signal("dense", 0.0) for hit in hits)
     top = hits[0]
     present = set(terms(top.title + " " + top.passage.text))
@@ -324,25 +347,32 @@ def answer_evidence(
         unknown,
         top.signal("label", 0.0),
         length=length,
-        absent=_absent(index, top, question),
+        absent=_absent(index, top, technical),
+        kind=kind,
+        strange=strange,
     )
 
 
-def _absent(index: Index, top: Hit, question: str) -> float:
-    """``Evidence.absent``: the idf-weighted share of the question's technical words that
-    ``top``'s article never uses. A technical word is one the embedding model's vocabulary
-    does not hold whole ("tarsal", "shingles", "sertraline", unlike "kids" or "block"), nor a
-    contraction typed without its apostrophe ("whats"): a story's everyday words missing from
-    an article say nothing about its topic."""
+def _technical_words(question: str) -> set[str]:
+    """The question's technical words: ones the embedding model's vocabulary does not hold
+    whole ("tarsal", "shingles", "sertraline", unlike "kids" or "block"), nor a contraction
+    typed without its apostrophe ("whats"): a story's everyday words say nothing about whether
+    the articles know its topic."""
     everyday = everyday_words()
-    technical = {
-        word: max(index.idf(stem(word)), 0.0)
+    return {
+        word
         for word in words(question)
         if word.isalpha()
         and len(word) >= 4
         and word not in everyday
         and not apostrophe_dropped(word)
     }
+
+
+def _absent(index: Index, top: Hit, technical_words: set[str]) -> float:
+    """``Evidence.absent``: the idf-weighted share of the question's technical words
+    (``_technical_words``) that ``top``'s article never uses."""
+    technical = {word: max(index.idf(stem(word)), 0.0) for word in technical_words}
     total = sum(technical.values())
     if not total:
         return 0.0

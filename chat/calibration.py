@@ -22,8 +22,16 @@ from pathlib import Path
 
 import numpy as np
 
-from medcite.chat.answer import DEFAULT_POLICY, FEATURE_WEIGHTS, AbstainPolicy, Evidence, ask
+from medcite.chat.answer import (
+    DEFAULT_HEAD,
+    DEFAULT_POLICY,
+    FEATURE_WEIGHTS,
+    AbstainPolicy,
+    Evidence,
+    ask,
+)
 from medcite.chat.evaluation.questions import Question
+from medcite.chat.question_kind import QuestionHead
 from medcite.chat.triage import Emergency, Triage, load_locale
 from medcite.index import layout
 from medcite.index.embedder import Embedder
@@ -57,7 +65,10 @@ class _RecordingPolicy(AbstainPolicy):
 
 
 def collect_evidence(
-    index: Index, embedder: Embedder, questions: Sequence[str]
+    index: Index,
+    embedder: Embedder,
+    questions: Sequence[str],
+    head: QuestionHead = DEFAULT_HEAD,
 ) -> list[Evidence | None]:
     """``ask``'s evidence for each question, in order; None for a question ``ask`` answers
     without judging any evidence (a follow-up with nothing to follow: "which do you mean?")."""
@@ -65,7 +76,7 @@ def collect_evidence(
     out: list[Evidence | None] = []
     for text in questions:
         recorder = _RecordingPolicy()
-        ask(index, embedder, text, triage=triage, policy=recorder)
+        ask(index, embedder, text, triage=triage, policy=recorder, head=head)
         out.append(recorder.seen[-1] if recorder.seen else None)
     return out
 

@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 import medcite
 from medcite.chat import calibration
 from medcite.chat.answer import (
+    DEFAULT_HEAD,
     DEFAULT_POLICY,
     DEFAULT_POLICY_FILE,
     AbstainPolicy,
@@ -257,6 +258,17 @@ def test_info_shows_which_policy_is_in_force(
     shown = json.loads(capsys.readouterr().out)["abstain_policy"]
     assert shown["file"] == str(_own_policy_file(fresh_index_root))
     assert shown["source"] == NEVER.source and shown["weights"]["bias"] == -50.0
+    # The question head is the shipped one; it cannot read the fake embedder's vectors.
+    assert shown["question_head"]["reads_this_index"] is False
+    assert shown["question_head"]["source"] == DEFAULT_HEAD.source
+
+
+def test_info_says_when_the_question_head_cannot_read_the_index(
+    fresh_index_root: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["info", "--index", str(fresh_index_root)]) == 0
+    out = capsys.readouterr().out
+    assert "kind: the question head in" in out and "kind is 0" in out
 
 
 def test_a_broken_index_policy_file_is_named_in_the_error(

@@ -176,8 +176,14 @@ def test_a_question_in_a_story_is_answered_from_its_article(
 @pytest.mark.parametrize(
     ("question", "near"),
     [
-        # No quickstart article says how much sleep older adults need.
-        ("how much sleep do older adults need", "Alcohol Use and Older Adults"),
+        # No quickstart article says how much sleep older adults need. The tenth session's
+        # policy answers it from "Alcohol Use and Older Adults" (BM25 ranks its overview first
+        # on "sleeping problems" and "older adults"; 44th by meaning), at confidence 0.78.
+        pytest.param(
+            "how much sleep do older adults need",
+            "Alcohol Use and Older Adults",
+            marks=pytest.mark.xfail(strict=True, reason="answered from a near title; see README"),
+        ),
         # "tarsal" is a word no article here uses: not a typo of "trial" or "tartar".
         ("What are the symptoms of Tarsal tunnel syndrome ?", "Carpal Tunnel Syndrome"),
     ],
@@ -240,14 +246,21 @@ def test_the_seed_article_names_who_should_not_have_the_treatment(
     [
         # The Symptoms section lists thirst, hunger and urination; "Signs of type 1..." wins.
         ("what are the early signs of type 2 diabetes", lambda a: "thirst" in a.quotes[0].text),
-        ("how long does the flu last", lambda a: a.kind == ANSWERED),
+        # Answered since the tenth session's policy, but with how many people get the flu.
+        (
+            "how long does the flu last",
+            lambda a: any(w in a.quotes[0].text for w in ("day", "week", "recover", "better")),
+        ),
         ("best treatment for plantar fasciitis", lambda a: a.kind == ANSWERED),
         ("What are the treatments for Heart Block ?", lambda a: first_title(a) != "Heart Attack"),
-        # On the edge of the cut-off (confidence about 0.5): refused on this small index; on
-        # the whole quickstart index answered, but with "researchers are making great progress".
+        # Answered from Parkinson's Disease since the tenth session's policy, but with
+        # "researchers are making great progress", not how the symptoms grow worse.
         (
             "my father has parkinsons, what should we expect as it progresses",
-            lambda a: a.kind == ANSWERED and first_title(a) == "Parkinson's Disease",
+            lambda a: (
+                first_title(a) == "Parkinson's Disease"
+                and "research" not in a.quotes[0].text.lower()
+            ),
         ),
     ],
 )

@@ -696,9 +696,11 @@ def cmd_feedback_export(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_info(args: argparse.Namespace, settings: Settings) -> int:
-    from medcite.chat.answer import WEIGHTS
+    from medcite.chat.answer import DEFAULT_HEAD, WEIGHTS
     from medcite.chat.calibration import policy_file, policy_for
+    from medcite.chat.question_kind import DEFAULT_HEAD_FILE
     from medcite.index import layout
+    from medcite.index.embedder import weights_of
     from medcite.index.errors import IndexCorruptError
 
     # A corrupt current generation is still described: which generations are intact is what
@@ -720,6 +722,15 @@ def cmd_info(args: argparse.Namespace, settings: Settings) -> int:
             }
         except IndexCorruptError as exc:
             policy = {"file": str(own), "error": str(exc)}
+        # The policy's "kind" feature: the shipped head's score of the question's meaning,
+        # 0 for an index whose model the head cannot read.
+        policy["question_head"] = {
+            "file": str(DEFAULT_HEAD_FILE),
+            "source": DEFAULT_HEAD.source,
+            "reads": DEFAULT_HEAD.embedder,
+            "reads_this_index": weights_of(DEFAULT_HEAD.embedder)
+            == weights_of(index.manifest.model),
+        }
     if args.json:
         generations = [
             {
@@ -764,6 +775,10 @@ def cmd_info(args: argparse.Namespace, settings: Settings) -> int:
         weights = policy.get("weights")
         if isinstance(weights, dict):
             print("  " + ", ".join(f"{name} {value:.3g}" for name, value in weights.items()))
+        head = policy["question_head"]
+        assert isinstance(head, dict)
+        reads = "" if head["reads_this_index"] else f" (it reads {head['reads']} only: kind is 0)"
+        print(f"  kind: the question head in {head['file']}{reads}")
     if not args.json:
         print("generations:")
         for c in checks:
