@@ -125,6 +125,16 @@ def test_a_long_word_is_a_correction_however_rare() -> None:
     assert Speller(vocabulary).suggest("croop") is None
 
 
+def test_a_word_two_letters_longer_than_an_article_word_is_not_its_typo() -> None:
+    vocabulary = {"melanin": 30, "otitis": 20, "overeating": 25, "hemorrhoids": 15}
+    speller = Speller(vocabulary)
+    assert speller.suggest("melatonin") is None
+    assert speller.suggest("osteitis") is None
+    assert speller.suggest("overreacting") is None
+    # Two letters missing is still a typo: patients drop letters.
+    assert speller.suggest("hemoroids") == "hemorrhoids"
+
+
 def test_unknown_names_far_from_any_word_are_kept() -> None:
     speller = Speller(VOCABULARY)
     assert speller.correct("dosage of Abacavir") == "dosage of Abacavir"
