@@ -217,7 +217,13 @@ def ask(
             help_line=help_line,
         )
     searched = index.speller.correct(focus(text, corpus_idf))
-    if topic is not None and not index.names_an_article(searched):
+    # A message naming an article, or a technical word no article uses ("is it ok to take
+    # melatonin every night"), is about that, not the last topic.
+    if (
+        topic is not None
+        and not index.names_an_article(searched)
+        and not _names_an_unknown(index, searched)
+    ):
         searched = resolve_follow_up(searched, topic)
     query_vector = vector if vector is not None and searched == text else None
     if query_vector is None:
@@ -331,9 +337,7 @@ def answer_evidence(
     score of it."""
     unknown = bool(index.speller.unknown_words(question))
     length = math.log1p(len(question.split()))
-    technical = _technical_words(question)
-    vocabulary = index.speller.vocabulary
-    strange = float(any(w not in vocabulary and stem(w) not in vocabulary for w in technical))
+    strange = float(_names_an_unknown(index, question))
     if not hits:
         return Evidence(0.0, 0.0, unknown, length=length, absent=1.0, kind=kind, strange=strange)
     dense = max(hit.signal("dense", 0.0) for hit in hits)
@@ -347,7 +351,7 @@ def answer_evidence(
         unknown,
         top.signal("label", 0.0),
         length=length,
-        absent=_absent(index, top, technical),
+        absent=_absent(index, top, _technical_words(question)),
         kind=kind,
         strange=strange,
     )
@@ -367,6 +371,16 @@ def _technical_words(question: str) -> set[str]:
         and word not in everyday
         and not apostrophe_dropped(word)
     }
+
+
+def _names_an_unknown(index: Index, question: str) -> bool:
+    """Whether a technical word of the question (``_technical_words``) is one no article uses:
+    a diagnosis or a drug the index does not know ("scleredema", "mupirocin")."""
+    vocabulary = index.speller.vocabulary
+    return any(
+        word not in vocabulary and stem(word) not in vocabulary
+        for word in _technical_words(question)
+    )
 
 
 def _absent(index: Index, top: Hit, technical_words: set[str]) -> float:

@@ -162,6 +162,16 @@ def test_a_message_naming_another_article_is_not_a_follow_up(small_index: Index)
     assert small_index.names_an_article("what is asthmatic bronchitis") is False
 
 
+def test_a_message_naming_a_word_no_article_uses_is_not_a_follow_up(small_index: Index) -> None:
+    """ "it" in "is it ok to take ..." points at nothing: the message is about its own
+    (unknown) drug, not the last topic."""
+    topic = Topic("GLAU_1", "Glaucoma")
+    own = ask(small_index, FakeEmbedder(), "is it ok to take melatonin every night", topic=topic)
+    assert own.searched_for == "is it ok to take melatonin every night"
+    follow = ask(small_index, FakeEmbedder(), "is it ok to take every night", topic=topic)
+    assert follow.searched_for == "is it ok to take every night (Glaucoma)"
+
+
 def test_question_without_back_reference_is_left_alone() -> None:
     topic = Topic("GLAU_1", "Glaucoma")
     assert resolve_follow_up("what causes asthma", topic) == "what causes asthma"
