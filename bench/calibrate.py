@@ -116,15 +116,15 @@ def evidence_rows(
     index, embedder = searched
     questions = load_questions(path)[::every]
     questions = select_split(questions, split) if split else questions
-    kept, vectors, labels = [], [], []
-    for question in questions:
-        head = _RecordingHead(embedder.name, np.zeros(0))
-        (evidence,) = collect_evidence(index, embedder, [question.text], head=head)
-        if evidence is not None:
-            kept.append(evidence)
-            vectors.append(head.seen[-1])
-            labels.append(question.answerable)
-    return Rows(feature_rows(kept), np.array(vectors), np.array(labels))
+    head = _RecordingHead(embedder.name, np.zeros(0))
+    evidence = collect_evidence(index, embedder, [q.text for q in questions], head=head)
+    # ``ask`` scores the head exactly when it judges evidence: the vectors are those questions'.
+    judged = [(q, e) for q, e in zip(questions, evidence, strict=True) if e is not None]
+    return Rows(
+        feature_rows([e for _, e in judged]),
+        np.array(head.seen),
+        np.array([q.answerable for q, _ in judged]),
+    )
 
 
 def lowest_cut_off(z_unanswerable: np.ndarray, abstain: float) -> float:

@@ -222,7 +222,7 @@ def ask(
     if (
         topic is not None
         and not index.names_an_article(searched)
-        and not _names_an_unknown(index, searched)
+        and not _any_unknown(index, _technical_words(searched))
     ):
         searched = resolve_follow_up(searched, topic)
     query_vector = vector if vector is not None and searched == text else None
@@ -337,7 +337,8 @@ def answer_evidence(
     score of it."""
     unknown = bool(index.speller.unknown_words(question))
     length = math.log1p(len(question.split()))
-    strange = float(_names_an_unknown(index, question))
+    technical = _technical_words(question)
+    strange = float(_any_unknown(index, technical))
     if not hits:
         return Evidence(0.0, 0.0, unknown, length=length, absent=1.0, kind=kind, strange=strange)
     dense = max(hit.signal("dense", 0.0) for hit in hits)
@@ -351,7 +352,7 @@ def answer_evidence(
         unknown,
         top.signal("label", 0.0),
         length=length,
-        absent=_absent(index, top, _technical_words(question)),
+        absent=_absent(index, top, technical),
         kind=kind,
         strange=strange,
     )
@@ -373,14 +374,11 @@ def _technical_words(question: str) -> set[str]:
     }
 
 
-def _names_an_unknown(index: Index, question: str) -> bool:
-    """Whether a technical word of the question (``_technical_words``) is one no article uses:
-    a diagnosis or a drug the index does not know ("scleredema", "mupirocin")."""
+def _any_unknown(index: Index, technical_words: set[str]) -> bool:
+    """Whether one of the question's technical words (``_technical_words``) is one no article
+    uses: a diagnosis or a drug the index does not know ("scleredema", "mupirocin")."""
     vocabulary = index.speller.vocabulary
-    return any(
-        word not in vocabulary and stem(word) not in vocabulary
-        for word in _technical_words(question)
-    )
+    return any(word not in vocabulary and stem(word) not in vocabulary for word in technical_words)
 
 
 def _absent(index: Index, top: Hit, technical_words: set[str]) -> float:

@@ -38,10 +38,14 @@ class QuestionHead:
     weights: np.ndarray = field(compare=False)  # (vector width,)
     source: str = field(default="", compare=False)  # how it was fitted
 
+    def reads_vectors_of(self, model: str) -> bool:
+        """Whether the weights were fitted on ``model``'s vectors (or its quantisation's)."""
+        return weights_of(self.embedder) == weights_of(model)
+
     def score(self, vector: np.ndarray, embedder: Embedder) -> float:
         """The head's score of a question's sentence ``vector``; 0 when the head cannot read
         ``embedder``'s vectors."""
-        if weights_of(self.embedder) != weights_of(embedder.name):
+        if not self.reads_vectors_of(embedder.name):
             return 0.0
         if vector.shape != self.weights.shape:
             return 0.0

@@ -700,7 +700,6 @@ def cmd_info(args: argparse.Namespace, settings: Settings) -> int:
     from medcite.chat.calibration import policy_file, policy_for
     from medcite.chat.question_kind import DEFAULT_HEAD_FILE
     from medcite.index import layout
-    from medcite.index.embedder import weights_of
     from medcite.index.errors import IndexCorruptError
 
     # A corrupt current generation is still described: which generations are intact is what
@@ -728,8 +727,7 @@ def cmd_info(args: argparse.Namespace, settings: Settings) -> int:
             "file": str(DEFAULT_HEAD_FILE),
             "source": DEFAULT_HEAD.source,
             "reads": DEFAULT_HEAD.embedder,
-            "reads_this_index": weights_of(DEFAULT_HEAD.embedder)
-            == weights_of(index.manifest.model),
+            "reads_this_index": DEFAULT_HEAD.reads_vectors_of(index.manifest.model),
         }
     if args.json:
         generations = [
