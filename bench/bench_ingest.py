@@ -44,9 +44,9 @@ def main() -> None:
     embedder = make_embedder(args.embedder)
     load_seconds = time.perf_counter() - started
 
-    def progress(done: int, total: int) -> None:
+    def progress(stage: str, done: int, total: int) -> None:
         if done % 1024 < 64 or done == total:
-            print(f"\r  embedded {done}/{total}", end="", file=sys.stderr, flush=True)
+            print(f"\r  embedded {done}/{total} {stage}", end="", file=sys.stderr, flush=True)
 
     executor = None
     if args.executor == "ray":
@@ -68,6 +68,8 @@ def main() -> None:
             "embedded": first.passages_embedded,
             "seconds": round(first.seconds, 1),
             "passages_per_s": round(first.passages_per_second, 1),
+            "sentences": first.sentences_embedded,
+            "sentence_seconds": round(first.sentence_seconds, 1),
         },
         {
             "run": "again (unchanged)",
@@ -76,6 +78,8 @@ def main() -> None:
             "embedded": second.passages_embedded,
             "seconds": round(second.seconds, 1),
             "passages_per_s": 0.0,
+            "sentences": second.sentences_embedded,
+            "sentence_seconds": round(second.sentence_seconds, 1),
         },
     ]
     print_table(rows)

@@ -7,7 +7,7 @@ import math
 import queue
 import sqlite3
 import threading
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -147,6 +147,17 @@ class Index:
         for a passage without one."""
         raise NotImplementedError
 
+    @property
+    def stores_sentences(self) -> bool:
+        """Whether ingest stored a vector for every passage sentence and document title."""
+        return False
+
+    def stored_vectors(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
+        """text -> the vector ingest stored for it, for passage sentences and document titles
+        (the texts quotes are scored on); a text without one is left out. A store that keeps
+        none returns {}, and quotes embed what they need at question time."""
+        return {}
+
     def lexical(
         self,
         text: str,
@@ -218,6 +229,8 @@ class EmbeddedIndex(Index):
     labels: np.ndarray  # one "Title — Heading" vector per distinct section label
     label_of: dict[int, int]  # passage rowid -> row of ``labels``
     vocabulary: dict[str, int]
+    # An index built before sentence vectors has none (its next ingest adds them).
+    sentences_stored: bool = False
     _stem_df: dict[str, int] | None = None
     _speller: Speller | None = None
     _title_phrases: frozenset[str] | None = None
@@ -302,6 +315,18 @@ class EmbeddedIndex(Index):
         scores = self.labels[[max(r, 0) for r in rows]] @ query_vector
         return np.where(np.array(rows) >= 0, scores, 0.0).astype(np.float32)
 
+    @property
+    def stores_sentences(self) -> bool:
+        return self.sentences_stored
+
+    def stored_vectors(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
+        if not self.sentences_stored:
+            return {}
+        keys = {store.vector_key(self.manifest.model, text): text for text in texts}
+        with self.connection() as conn:
+            found = store.sentence_vectors(conn, keys)
+        return {keys[key]: vector for key, vector in found.items()}
+
     def lexical(
         self,
         text: str,
@@ -371,12 +396,15 @@ def open_index(root: Path, model: str | None = None) -> EmbeddedIndex:
             if key in row_of_key
         }
         vocabulary = store.word_frequencies(conn)
+        sentences_stored = store.has_sentence_vectors(conn)
     except (sqlite3.DatabaseError, RuntimeError) as exc:
         raise IndexCorruptError(f"the index at {directory} cannot be read: {exc}") from exc
     finally:
         if conn is not None:
             conn.close()
-    index = EmbeddedIndex(root, directory, manifest, vector_index, labels, label_of, vocabulary)
+    index = EmbeddedIndex(
+        root, directory, manifest, vector_index, labels, label_of, vocabulary, sentences_stored
+    )
     index.open_connections(READERS)
     if model is not None:
         index.require_model(model)

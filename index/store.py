@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from medcite.index.text import STOPWORDS, section_label, words
+from medcite.index.text import STOPWORDS, section_label, sentence_spans, words
 from medcite.index.types import Document, Passage, Section, content_id
 
 SCHEMA = """
@@ -41,6 +41,8 @@ CREATE INDEX IF NOT EXISTS passages_doc ON passages(doc_id);
 CREATE INDEX IF NOT EXISTS passages_key ON passages(embed_key);
 CREATE TABLE IF NOT EXISTS words (word TEXT PRIMARY KEY, df INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS labels (key TEXT PRIMARY KEY, vector BLOB NOT NULL);
+-- The vectors quotes are chosen with: every passage sentence and document title, float16.
+CREATE TABLE IF NOT EXISTS sentences (key TEXT PRIMARY KEY, vector BLOB NOT NULL);
 CREATE VIRTUAL TABLE IF NOT EXISTS passages_fts
     USING fts5(title, heading, body, tokenize='porter unicode61');
 """
@@ -212,6 +214,61 @@ def replace_labels(conn: sqlite3.Connection, keep: set[str], new: dict[str, byte
     """Add ``new`` label vectors and drop those no passage uses any more."""
     conn.executemany("INSERT OR REPLACE INTO labels (key, vector) VALUES (?, ?)", new.items())
     conn.executemany("DELETE FROM labels WHERE key = ?", [(k,) for k in label_keys(conn) - keep])
+
+
+def quote_texts(conn: sqlite3.Connection, model: str) -> dict[str, str]:
+    """key -> text of every passage sentence (``sentence_spans`` of the passage text, as
+    quotes are cut) and every document title: what quotes are scored against by meaning."""
+    out: dict[str, str] = {}
+    for (title,) in conn.execute("SELECT title FROM documents"):
+        out[vector_key(model, title)] = title
+    rows = conn.execute(
+        "SELECT substr(d.text, p.start_char + 1, p.end_char - p.start_char)"
+        " FROM passages p JOIN documents d ON d.id = p.doc_id"
+    )
+    for (body,) in rows:
+        for start, end in sentence_spans(body):
+            out[vector_key(model, body[start:end])] = body[start:end]
+    return out
+
+
+def sentence_keys(conn: sqlite3.Connection) -> set[str]:
+    return {row[0] for row in conn.execute("SELECT key FROM sentences")}
+
+
+def add_sentence_vectors(conn: sqlite3.Connection, keys: Sequence[str], matrix: np.ndarray) -> None:
+    conn.executemany(
+        "INSERT OR REPLACE INTO sentences (key, vector) VALUES (?, ?)",
+        [(key, matrix[i].astype(np.float16).tobytes()) for i, key in enumerate(keys)],
+    )
+
+
+def drop_sentence_vectors(conn: sqlite3.Connection, keep: set[str]) -> None:
+    """Drop the sentence vectors of text no passage or title has any more."""
+    gone = sentence_keys(conn) - keep
+    conn.executemany("DELETE FROM sentences WHERE key = ?", [(key,) for key in gone])
+
+
+def has_sentence_vectors(conn: sqlite3.Connection) -> bool:
+    """Whether the store has sentence vectors (a store from before them has no such table)."""
+    table = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'sentences'"
+    if conn.execute(table).fetchone() is None:
+        return False
+    return conn.execute("SELECT 1 FROM sentences LIMIT 1").fetchone() is not None
+
+
+def sentence_vectors(conn: sqlite3.Connection, keys: Collection[str]) -> dict[str, np.ndarray]:
+    """Stored sentence vectors (float32) by key; keys without one are left out."""
+    found: dict[str, np.ndarray] = {}
+    wanted = list(set(keys))
+    for i in range(0, len(wanted), 500):
+        chunk = wanted[i : i + 500]
+        marks = ",".join("?" * len(chunk))
+        rows = conn.execute(f"SELECT key, vector FROM sentences WHERE key IN ({marks})", chunk)
+        found.update(
+            (row[0], np.frombuffer(row[1], dtype=np.float16).astype(np.float32)) for row in rows
+        )
+    return found
 
 
 def rebuild_words(conn: sqlite3.Connection) -> None:

@@ -26,7 +26,8 @@ from medcite.ingest.readers import ReadReport, Skipped, file_id, read_paths
 
 EMBED_BATCH = 64
 
-Progress = Callable[[int, int], None]
+# (stage, done, total): stage "passages", then "sentences" (see ``_embed_sentences``).
+Progress = Callable[[str, int, int], None]
 
 
 class Executor(Protocol):
@@ -80,6 +81,9 @@ class IngestReport:
     rechunked: int = 0
     # Why this run did not build on the current generation ("" when it did).
     recovered: str = ""
+    # Passage sentences and titles embedded for choosing quotes (text embedded before is not).
+    sentences_embedded: int = 0
+    sentence_seconds: float = 0.0
 
     @property
     def passages_per_second(self) -> float:
@@ -146,6 +150,7 @@ def ingest(
             store.copy_store(previous / layout.STORE_FILE, store_path)
         conn = store.connect(store_path)
         embedded, embed_seconds, labels_embedded = 0, 0.0, 0
+        sentences_embedded, sentence_seconds = 0, 0.0
         try:
             with conn:
                 changes = _apply_documents(
@@ -159,7 +164,11 @@ def ingest(
                     changes = replace(changes, rechunked=changes.rechunked + rechunked)
             labels = {key: text for _, key, text in store.passage_labels(conn, embedder.name)}
             missing_labels = labels.keys() - store.label_keys(conn)
+            sentences = store.quote_texts(conn, embedder.name)
+            missing_sentences = sentences.keys() - store.sentence_keys(conn)
             stale = changes.any() or bool(missing_labels) or not store.has_words(conn)
+            # An index from before sentence vectors gets them on its next ingest.
+            stale = stale or bool(missing_sentences)
             # A recovered index always gets a new generation: CURRENT must leave the bad one.
             stale = stale or bool(recovered)
             if previous is None or stale:
@@ -169,6 +178,11 @@ def ingest(
                 embedded = _embed_missing(conn, executor, progress)
                 embed_seconds = time.perf_counter() - embed_started
                 labels_embedded = _embed_labels(conn, embedder, labels, missing_labels)
+                sentence_started = time.perf_counter()
+                sentences_embedded = _embed_sentences(
+                    conn, executor, sentences, missing_sentences, progress
+                )
+                sentence_seconds = time.perf_counter() - sentence_started
                 ids, matrix = store.all_vectors(conn, embedder.dim)
                 kind = _vector_kind(vector_index, len(ids))
                 vectors.save(vectors.build(matrix, ids, kind), staging / layout.VECTORS_FILE)
@@ -216,6 +230,8 @@ def ingest(
         skipped=report.skipped,
         rechunked=changes.rechunked,
         recovered=recovered,
+        sentences_embedded=sentences_embedded,
+        sentence_seconds=sentence_seconds,
     )
 
 
@@ -393,13 +409,41 @@ def _embed_labels(
     return len(todo)
 
 
+def _embed_sentences(
+    conn: sqlite3.Connection,
+    executor: Executor,
+    wanted: dict[str, str],
+    missing: set[str],
+    progress: Progress | None,
+) -> int:
+    """Embed the ``missing`` passage sentences and titles, so that choosing a quote costs no
+    model run, and drop those no longer ``wanted``; returns how many were embedded."""
+    todo = sorted(missing, key=lambda key: len(wanted[key]))  # less padding per batch
+    if progress and todo:
+        progress("sentences", 0, len(todo))
+    done = 0
+    for positions, matrix in executor.embed([wanted[key] for key in todo]):
+        with conn:
+            store.add_sentence_vectors(conn, [todo[i] for i in positions], matrix)
+        done += len(positions)
+        if progress:
+            progress("sentences", done, len(todo))
+    if done != len(todo):
+        raise IndexCorruptError(
+            f"{len(todo) - done} of {len(todo)} sentences came back without a vector"
+        )
+    with conn:
+        store.drop_sentence_vectors(conn, set(wanted))
+    return len(todo)
+
+
 def _embed_missing(conn: sqlite3.Connection, executor: Executor, progress: Progress | None) -> int:
     pending = store.passages_without_vectors(conn)
     # Similar lengths in a batch waste less padding.
     pending.sort(key=lambda row: len(row[3]) + len(row[1]) + len(row[2]))
     total = len(pending)
     if progress:
-        progress(0, total)
+        progress("passages", 0, total)
     done = 0
     texts = [embedding_text(t, h, body) for _, t, h, body in pending]
     for positions, matrix in executor.embed(texts):
@@ -407,7 +451,7 @@ def _embed_missing(conn: sqlite3.Connection, executor: Executor, progress: Progr
             store.set_vectors(conn, [pending[i][0] for i in positions], matrix)
         done += len(positions)
         if progress:
-            progress(done, total)
+            progress("passages", done, total)
     if done != total:
         raise IndexCorruptError(f"{total - done} of {total} passages came back without a vector")
     return total

@@ -6,6 +6,7 @@ import copy
 import dataclasses
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from medcite.index import layout
@@ -252,3 +253,70 @@ def test_prune_trusts_a_relative_origin_from_an_older_index_only_where_it_names_
     monkeypatch.chdir(tmp_path)
     pruned = ingest([docs / "a.txt"], tmp_path / "ix", FakeEmbedder(), prune=True)
     assert (pruned.removed, pruned.documents_total) == (1, 1)
+
+
+def _quoted_sentences(index) -> list[str]:  # type: ignore[no-untyped-def]
+    """Every sentence of every passage, as quotes cut them."""
+    from medcite.index.text import sentence_spans
+
+    found = index.passages(sorted(index.rowids_for_documents([d["id"] for d in CORPUS])))
+    return [
+        passage.text[start:end]
+        for passage, *_ in found.values()
+        for start, end in sentence_spans(passage.text)
+    ]
+
+
+def test_every_passage_sentence_and_title_gets_a_stored_vector(tmp_path: Path) -> None:
+    corpus = write_jsonl(tmp_path / "corpus.jsonl", CORPUS)
+    embedder = FakeEmbedder()
+    report = ingest([corpus], tmp_path / "ix", embedder)
+    index = open_index(tmp_path / "ix")
+    sentences = _quoted_sentences(index)
+    titles = [d["title"] for d in CORPUS]
+    stored = index.stored_vectors([*sentences, *titles, "A sentence no article has."])
+    assert index.stores_sentences and report.sentences_embedded == len(set(sentences + titles))
+    assert set(stored) == set(sentences + titles)
+    for text in ("Glaucoma", sentences[0]):
+        assert np.allclose(stored[text], embedder.embed([text])[0], atol=2e-3)  # float16
+    again = ingest([corpus], tmp_path / "ix", embedder)
+    assert (again.sentences_embedded, again.generation) == (0, 1)
+
+
+def test_a_changed_article_embeds_only_its_new_sentences_and_drops_the_old(
+    tmp_path: Path,
+) -> None:
+    corpus = write_jsonl(tmp_path / "corpus.jsonl", CORPUS)
+    ingest([corpus], tmp_path / "ix", FakeEmbedder())
+    changed = copy.deepcopy(CORPUS)
+    old_text = changed[0]["text"]
+    changed[0]["text"] = old_text + " Brand new sentence here."  # the last section grows
+    changed[0]["sections"][-1]["end"] = len(changed[0]["text"])
+    write_jsonl(corpus, changed)
+    report = ingest([corpus], tmp_path / "ix", FakeEmbedder())
+    index = open_index(tmp_path / "ix")
+    assert report.updated == 1 and report.sentences_embedded == 1
+    assert "Brand new sentence here." in index.stored_vectors(["Brand new sentence here."])
+    first_sentence = old_text[: old_text.index(".") + 1].strip()
+    assert first_sentence in index.stored_vectors([first_sentence])  # still a sentence
+
+
+def test_an_index_from_before_sentence_vectors_gets_them_on_its_next_ingest(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from medcite.web.cli import main
+
+    corpus = write_jsonl(tmp_path / "corpus.jsonl", CORPUS)
+    with monkeypatch.context() as patch:
+        patch.setattr(pipeline, "_embed_sentences", lambda *args: 0)
+        ingest([corpus], tmp_path / "ix", FakeEmbedder())
+    old = open_index(tmp_path / "ix")
+    assert not old.stores_sentences and old.stored_vectors(["Glaucoma"]) == {}
+    assert main(["info", "--index", str(tmp_path / "ix")]) == 0
+    assert "sentence vectors: none" in capsys.readouterr().out
+    report = ingest([corpus], tmp_path / "ix", FakeEmbedder())
+    assert report.generation == 2 and report.sentences_embedded > 0
+    assert report.passages_embedded == 0  # the passages' vectors are kept
+    assert open_index(tmp_path / "ix").stores_sentences
+    assert main(["info", "--index", str(tmp_path / "ix"), "--json"]) == 0
+    assert '"sentence_vectors": true' in capsys.readouterr().out

@@ -327,15 +327,15 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
 
     from medcite.ingest.pipeline import ingest
 
-    bar = None
+    bars: dict[str, tqdm] = {}
 
-    def progress(done: int, total: int) -> None:
-        nonlocal bar
+    def progress(stage: str, done: int, total: int) -> None:
+        bar = bars.get(stage)
         if bar is None and total:
-            bar = tqdm(
+            bar = bars[stage] = tqdm(
                 total=total,
-                unit="passage",
-                desc="embedding",
+                unit=stage[:-1],
+                desc=f"embedding {stage}",
                 file=sys.stderr,
                 disable=None,
                 mininterval=1.0,
@@ -354,7 +354,7 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
         progress=progress,
         executor=_executor(args, embedder.name),
     )
-    if bar is not None:
+    for bar in bars.values():
         bar.close()
     _print_ingest_report(report, args)
     _publish(args, settings)
@@ -410,6 +410,8 @@ def _print_ingest_report(report, args: argparse.Namespace) -> int:
         f" {report.unchanged} unchanged, {report.removed} removed\n"
         f"embedded {report.passages_embedded} passages"
         + (f" at {report.passages_per_second:.1f} passages/s" if report.passages_embedded else "")
+        + f" and {report.sentences_embedded} sentences (for quotes)"
+        + (f" in {report.sentence_seconds:.1f} s" if report.sentences_embedded else "")
         + f"; took {report.seconds:.1f} s"
     )
     if report.rechunked and getattr(args, "max_words", None):
@@ -747,6 +749,7 @@ def cmd_info(args: argparse.Namespace, settings: Settings) -> int:
                 "directory": str(index.directory),
                 "store": _store(args, settings).describe(args.index),
                 "sources": dict(index.sources()),
+                "sentence_vectors": index.stores_sentences,
                 "abstain_policy": policy,
                 "generations": generations,
             }
@@ -765,6 +768,12 @@ def cmd_info(args: argparse.Namespace, settings: Settings) -> int:
             f" {index.manifest.vector_index} vectors"
         )
         print(f"{index.manifest.documents} documents, {index.manifest.passages} passages")
+        print(
+            "sentence vectors: stored (quotes cost no model run)"
+            if index.stores_sentences
+            else "sentence vectors: none (quotes embed a few sentences per question; re-ingest"
+            " to store them)"
+        )
         for source, count in index.sources():
             print(f"  {source or '(none)'}: {count}")
         where = policy["file"] or "the shipped default"
