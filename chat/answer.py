@@ -10,8 +10,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from medcite.chat.question_kind import QuestionHead, load_head
-from medcite.chat.quotes import Meaning, query_weights, select_windows, sentence_similarity
-from medcite.chat.reading import focus
+from medcite.chat.quotes import (
+    MEANING_SENTENCES,
+    Window,
+    query_weights,
+    select_windows,
+    sentence_similarity,
+    with_answers_to_parts,
+)
+from medcite.chat.reading import asked_parts, focus
 from medcite.chat.retrieve import Filters, search
 from medcite.chat.triage import Triage
 from medcite.chat.types import (
@@ -236,8 +243,14 @@ def ask(
     evidence = answer_evidence(index, hits, weights, searched, question_kind)
     confidence = policy.confidence(evidence)
     covered = bool(hits) and confidence >= policy.threshold
-    meaning = sentence_similarity(embedder, query_vector)
-    quotes, citations = _quoted(hits, weights, meaning) if covered else ((), ())
+    quotes: tuple[Quote, ...] = ()
+    citations: tuple[Citation, ...] = ()
+    if covered:
+        meaning = sentence_similarity(embedder, query_vector, index.stored_vectors)
+        # Sentences whose vectors ingest stored cost nothing to score: score them all.
+        budget = None if index.stores_sentences else MEANING_SENTENCES
+        windows = select_windows(hits, weights, meaning=meaning, budget=budget)
+        quotes, citations = _quoted(_answering_each_part(index, embedder, searched, windows))
     if emergency is not None:
         # The urgent reply comes first; the quotes follow for a reader who was asking in
         # general, so a false alarm still answers the question.
@@ -278,11 +291,35 @@ def ask(
     )
 
 
-def _quoted(
-    hits: list[Hit], weights: dict[str, float], meaning: Meaning | None = None
-) -> tuple[tuple[Quote, ...], tuple[Citation, ...]]:
+def _answering_each_part(
+    index: Index, embedder: Embedder, searched: str, windows: list[Window]
+) -> list[Window]:
+    """``windows`` with a quote for each thing a message asks ("is glaucoma treated? will I go
+    blind?"), from the first quote's article (``quotes.with_answers_to_parts``). Only where
+    ingest stored the sentence vectors: otherwise every sentence of the article would cost a
+    model run."""
+    parts = asked_parts(searched)
+    if len(parts) < 2 or not windows or not index.stores_sentences:
+        return windows
+    top = windows[0].hit
+    found = index.passages(sorted(index.rowids_for_documents([top.passage.doc_id])))
+    article = [
+        Hit(passage, 0.0, title, url, source)
+        for passage, title, url, source in (found[rowid] for rowid in sorted(found))
+    ]
+    scoring = [
+        (
+            query_weights(f"{top.title} {part}", index.idf),
+            sentence_similarity(embedder, vector, index.stored_vectors),
+        )
+        for part, vector in zip(parts, embedder.embed_batch(parts), strict=True)
+    ]
+    return with_answers_to_parts(windows, article, scoring)
+
+
+def _quoted(windows: list[Window]) -> tuple[tuple[Quote, ...], tuple[Citation, ...]]:
     quotes, citations = [], []
-    for number, window in enumerate(select_windows(hits, weights, meaning=meaning), 1):
+    for number, window in enumerate(windows, 1):
         hit, passage = window.hit, window.hit.passage
         quote_text = passage.text[window.start - passage.start : window.end - passage.start]
         quotes.append(

@@ -55,3 +55,23 @@ def focus(message: str, idf: Callable[[str], float]) -> str:
     parts = [subject.group(1).strip()] if subject else []
     parts += [sentences[i] for i in sorted(chosen)]
     return " ".join(parts)
+
+
+# A second question run into the first: "is it contagious and how long does it last".
+_NEXT_QUESTION = re.compile(
+    r"(?<=\?)\s+|(?:[,;]|[,;]?\s+(?:and|also|or|plus))\s+(?=(?:what|how|why|when|where|which|"
+    r"who|is|are|can|could|should|would|will|do|does|did)\b)",
+    re.IGNORECASE,
+)
+
+
+def asked_parts(text: str) -> list[str]:
+    """The questions ``text`` asks, one string each: "is glaucoma treated? will i go blind"
+    asks two. Statements (the story) are left out, as are fragments under three words."""
+    parts = []
+    for start, end in sentence_spans(text):
+        for piece in _NEXT_QUESTION.split(text[start:end]):
+            piece = piece.strip(" ,;")
+            if len(piece.split()) >= 3 and _ASKS.search(piece):
+                parts.append(piece)
+    return parts

@@ -205,3 +205,43 @@ def test_suggested_topics_keep_one_article_per_title_in_rank_order() -> None:
         hit("A", "Shingles"),
     ]
     assert suggested_topics(hits) == (Topic("A", "Shingles"), Topic("C", "Chickenpox"))
+
+
+def test_quotes_are_scored_with_the_sentence_vectors_ingest_stored(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A question costs one model run, its own: the sentences' vectors come from the index.
+    An index without them (built before they were stored) embeds them and quotes the same."""
+    import dataclasses
+
+    from medcite.index.reader import open_index
+
+    ingest([write_jsonl(tmp_path / "corpus.jsonl", CORPUS)], tmp_path / "ix", FakeEmbedder())
+    index = open_index(tmp_path / "ix")
+    question = "how is glaucoma treated"
+    embedder = FakeEmbedder()
+    stored = ask(index, embedder, question, policy=LENIENT)
+    assert stored.kind == ANSWERED and embedder.calls == [1]
+    older = dataclasses.replace(index, sentences_stored=False)
+    embedder = FakeEmbedder()
+    embedded = ask(older, embedder, question, policy=LENIENT)
+    assert sum(embedder.calls) > 1
+    assert [q.text for q in embedded.quotes] == [q.text for q in stored.quotes]
+
+
+def test_a_message_asking_two_things_gets_a_quote_for_each(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The second question's answer is in another section of the same article; without the
+    stored sentence vectors (too costly then) only the first question is answered."""
+    import dataclasses
+
+    from medcite.index.reader import open_index
+
+    ingest([write_jsonl(tmp_path / "corpus.jsonl", CORPUS)], tmp_path / "ix", FakeEmbedder())
+    index = open_index(tmp_path / "ix")
+    question = "is glaucoma treated with surgery? what are the symptoms of glaucoma at first?"
+    answer = ask(index, FakeEmbedder(), question, policy=LENIENT)
+    assert answer.kind == ANSWERED
+    assert {q.heading for q in answer.quotes} == {"Symptoms", "Treatment"}
+    assert all(q.doc_id == "GLAU_1" for q in answer.quotes)
+    older = ask(
+        dataclasses.replace(index, sentences_stored=False), FakeEmbedder(), question, policy=LENIENT
+    )
+    assert {q.heading for q in older.quotes} == {"Symptoms"}

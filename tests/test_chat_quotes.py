@@ -12,6 +12,7 @@ from medcite.chat.quotes import (
     best_window,
     select_windows,
     sentence_similarity,
+    with_answers_to_parts,
 )
 from medcite.index.types import Hit, Passage
 
@@ -225,3 +226,31 @@ def test_an_opening_sentence_answers_what_is_but_not_how_is_it_treated() -> None
     )
     assert quoted(hit(text), {"glaucoma": 1.0}).startswith("Glaucoma is a group")
     assert quoted(hit(text), {"glaucoma": 1.0, "treat": 2.0}).startswith("Medicines and laser")
+
+
+def test_each_question_of_a_message_gets_the_best_window_of_the_article() -> None:
+    """The first part is answered by the first quote already (not quoted twice); the second
+    by the other section's sentence that means it."""
+    overview = "Glaucoma damages the optic nerve. It can cause blindness."
+    treatment = "Eye drops lower the pressure. Surgery is another treatment."
+    start = len(overview) + 2
+    a = Hit(Passage("d:1", "d", 0, len(overview), overview, "d#1", "Overview"), 1.0, "Glaucoma")
+    b = Hit(
+        Passage("d:2", "d", start, start + len(treatment), treatment, "d#2", "Treatment"),
+        1.0,
+        "Glaucoma",
+    )
+
+    def likes(word: str):  # type: ignore[no-untyped-def]
+        return lambda sentences, topic: [1.0 if word in s else 0.0 for s in sentences]
+
+    first = best_window(a, {"blind": 1.0})
+    parts = [({"blind": 1.0}, likes("blindness")), ({"surgeri": 1.0}, likes("Surgery"))]
+    kept = with_answers_to_parts([first], [a, b], parts)
+    texts = [
+        w.hit.passage.text[w.start - w.hit.passage.start : w.end - w.hit.passage.start]
+        for w in kept
+    ]
+    assert texts == ["It can cause blindness.", "Surgery is another treatment."]
+    assert with_answers_to_parts([first], [a, b], parts, max_quotes=1) == [first]
+    assert with_answers_to_parts([], [a, b], parts) == []

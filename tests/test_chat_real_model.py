@@ -194,6 +194,29 @@ def test_a_question_the_articles_do_not_answer_is_not_answered_by_a_near_name(
     assert first_title(ask(sample_index, model, question)) != near
 
 
+@pytest.mark.parametrize(
+    ("question", "title", "first", "second"),
+    [
+        # Issue 10's "two questions in one". Without a quote for each part, both were answered
+        # with one quote, about the first part only.
+        (
+            "is cataract surgery safe? how do i know if i have cataracts",
+            "Cataract",
+            "risk",
+            "symptoms",
+        ),
+        ("what is osteoporosis, and how can i prevent it", "Osteoporosis", "prevent", "weakens"),
+    ],
+)
+def test_a_message_asking_two_things_is_answered_on_both(
+    sample_index: Index, model: Embedder, question: str, title: str, first: str, second: str
+) -> None:
+    answer = ask(sample_index, model, question)
+    assert answer.kind == ANSWERED and {c.title for c in answer.citations} == {title}
+    texts = [quote.text.lower() for quote in answer.quotes]
+    assert any(first in text for text in texts) and any(second in text for text in texts)
+
+
 def test_a_pronoun_only_first_question_asks_which_condition(
     sample_index: Index, model: Embedder
 ) -> None:
