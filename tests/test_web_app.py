@@ -380,3 +380,31 @@ def test_vendored_static_files_are_served(client: TestClient) -> None:
         "/static/docs.js",
     ):
         assert client.get(path).status_code == 200, path
+
+
+def test_quotes_from_one_section_are_one_source_with_a_link_for_each() -> None:
+    """Three quotes from Glaucoma's Overview and one from its Treatment: two sources, the
+    first linking each of its quotes' spans."""
+    from medcite.chat.types import ANSWERED, Answer, Citation, Quote
+    from medcite.web.app import make_templates
+
+    spans = [("GLAU_1#1", "Overview", 0, 10), ("GLAU_1#3", "Treatment", 50, 60)]
+    spans += [("GLAU_1#1", "Overview", 20, 30), ("GLAU_1#1", "Overview", 31, 40)]
+    quotes, citations = [], []
+    for number, (section, heading, start, end) in enumerate(spans, 1):
+        quotes.append(Quote("text", "GLAU_1", start, end, section, heading, number, 1.0))
+        citations.append(
+            Citation(number, "GLAU_1", "Glaucoma", "", "NEI", heading, section, start, end)
+        )
+    answer = Answer("q", ANSWERED, quotes=tuple(quotes), citations=tuple(citations))
+    page = make_templates("disclaimer", "NIH").get_template("_quotes.html").render(answer=answer)
+    items = re.findall(r"<li value=\"(\d+)\">(.*?)</li>", page, re.S)
+    assert [value for value, _ in items] == ["1", "2"]
+    overview, treatment = items[0][1], items[1][1]
+    assert "Overview" in overview and "Treatment" in treatment
+    assert re.findall(r"start=(\d+)&amp;end=\d+#quote\">\[(\d)\]", overview) == [
+        ("0", "1"),
+        ("20", "3"),
+        ("31", "4"),
+    ]
+    assert "Quotes" not in treatment

@@ -7,7 +7,7 @@ from __future__ import annotations
 import copy
 import logging
 import os
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from functools import partial
 from pathlib import Path
@@ -24,6 +24,7 @@ from medcite.chat.conversation import Conversations, ConversationStore
 from medcite.chat.conversation_db import DatabaseConversationStore
 from medcite.chat.database import Database
 from medcite.chat.feedback import FeedbackStore, feedback_database
+from medcite.chat.types import Citation
 from medcite.index.embedder import CachingEmbedder, Embedder, make_embedder
 from medcite.index.reader import IndexHolder
 from medcite.index.stores import index_model, opener
@@ -65,6 +66,15 @@ def sentence(text: str) -> str:
     return text if text[-1] in ".!?" else text + "."
 
 
+def by_section(citations: Sequence[Citation]) -> list[list[Citation]]:
+    """Citations grouped by the article section they quote, in order of first citation: three
+    quotes from "Glaucoma, Overview" make one source with three links, not three sources."""
+    groups: dict[tuple[str, str], list[Citation]] = {}
+    for citation in citations:
+        groups.setdefault((citation.doc_id, citation.section_id), []).append(citation)
+    return list(groups.values())
+
+
 def make_templates(disclaimer: str, publisher: str) -> Jinja2Templates:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
@@ -78,6 +88,7 @@ def make_templates(disclaimer: str, publisher: str) -> Jinja2Templates:
     env.globals["max_question_chars"] = MAX_QUESTION_CHARS
     env.filters["http_url"] = safe_url
     env.filters["sentence"] = sentence
+    env.filters["by_section"] = by_section
     return Jinja2Templates(env=env)
 
 
