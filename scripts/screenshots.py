@@ -48,7 +48,10 @@ def parse_args(settings: Settings) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=REPO / "docs", help="where the PNGs go")
     parser.add_argument(
         "--question",
-        default="my mom was just diagnosed with shingles, is it contagious to my kids?",
+        default=(
+            "my toddler has a barking cough thats worse at night, doc said croup. "
+            "how long does croup usually last"
+        ),
     )
     parser.add_argument("--search", default="glaucoma")
     return parser.parse_args()

@@ -137,6 +137,7 @@ def test_article_view_highlights_the_cited_span(client: TestClient, index_root: 
     assert [html.unescape(m) for m in marked] == [document.text[treatment.start : treatment.end]]
     for section in document.sections:
         assert f"<h2>{section.heading}</h2>" in page.text
+    assert f"Source: {document.source}. <a" in page.text  # not "NEI.Original page"
 
 
 def test_article_view_without_offsets_has_no_highlight(client: TestClient) -> None:
@@ -388,8 +389,9 @@ def test_quotes_from_one_section_are_one_source_with_a_link_for_each() -> None:
     from medcite.chat.types import ANSWERED, Answer, Citation, Quote
     from medcite.web.app import make_templates
 
+    # Articles repeat headings: two sections called "Overview" read as one to a reader.
     spans = [("GLAU_1#1", "Overview", 0, 10), ("GLAU_1#3", "Treatment", 50, 60)]
-    spans += [("GLAU_1#1", "Overview", 20, 30), ("GLAU_1#1", "Overview", 31, 40)]
+    spans += [("GLAU_1#1", "Overview", 20, 30), ("GLAU_1#4", "Overview", 31, 40)]
     quotes, citations = [], []
     for number, (section, heading, start, end) in enumerate(spans, 1):
         quotes.append(Quote("text", "GLAU_1", start, end, section, heading, number, 1.0))
@@ -408,3 +410,4 @@ def test_quotes_from_one_section_are_one_source_with_a_link_for_each() -> None:
         ("31", "4"),
     ]
     assert "Quotes" not in treatment
+    assert "[4]</a>.</span> " in overview  # a space before whatever follows

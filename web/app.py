@@ -67,11 +67,12 @@ def sentence(text: str) -> str:
 
 
 def by_section(citations: Sequence[Citation]) -> list[list[Citation]]:
-    """Citations grouped by the article section they quote, in order of first citation: three
-    quotes from "Glaucoma, Overview" make one source with three links, not three sources."""
+    """Citations grouped by the article section a reader sees (article and heading), in order
+    of first citation: three quotes from "Glaucoma, Overview" make one source with three
+    links, not three sources that read the same."""
     groups: dict[tuple[str, str], list[Citation]] = {}
     for citation in citations:
-        groups.setdefault((citation.doc_id, citation.section_id), []).append(citation)
+        groups.setdefault((citation.doc_id, citation.heading), []).append(citation)
     return list(groups.values())
 
 
