@@ -9,7 +9,8 @@
     NAME_g000003_documents     each document's text in parts of at most PART_BYTES, and its
                                other fields (in part 0)
     NAME_g000003_meta          keyed records: the manifest, the vocabulary in parts, the
-                               abstention policy, and the section-label vectors
+                               abstention policy, the section-label vectors, and the
+                               vectors of every passage sentence and title (for quotes)
 
 A generation is built in the local index directory as always (`medcite ingest` keeps its
 checksums, incremental re-embedding and crash safety), then ``publish`` copies it into new
@@ -301,6 +302,8 @@ def _meta_rows(
     keys, matrix = store.label_vectors(conn)
     for key, vector in zip(keys, matrix, strict=True):
         yield record(f"label:{key}", "label", key) | {"vector": vector.tolist()}
+    for key, vector in store.every_sentence_vector(conn):
+        yield record(f"sentence:{key}", "sentence", key) | {"vector": vector.tolist()}
 
 
 def insert_rows(client: Any, collection: str, rows: Iterator[dict[str, Any]]) -> int:
@@ -495,6 +498,10 @@ class MilvusIndex(Index):
         for row in sorted((r for r in meta if r["group"] == "words"), key=lambda r: r["part"]):
             self.vocabulary.update(json.loads(row["value"]))
         self._labels: dict[str, np.ndarray] = {}
+        self._sentences: dict[str, np.ndarray] = {}
+        # A generation published from an index without sentence vectors has none.
+        with _errors("reading the index"):
+            self._stores_sentences = bool(self._query("meta", 'group == "sentence"', ["key"], 1))
         self._documents = sorted(
             ((row["group"], row["fields"]["title"], row["fields"]["source"]) for row in documents),
             key=lambda item: (item[1], item[0]),
@@ -526,22 +533,41 @@ class MilvusIndex(Index):
         """The section-label vectors of ``keys``, read from the meta collection as searches
         need them (a worker never holds them all: ~7.8 GB at 10 million passages), and kept
         like passage rows."""
-        found = {key: self._labels[key] for key in keys if key in self._labels}
-        missing = [f"label:{key}" for key in keys if key and key not in found]
+        return self._meta_vectors("label", keys, self._labels)
+
+    def _meta_vectors(
+        self, group: str, keys: Collection[str], kept: dict[str, np.ndarray]
+    ) -> dict[str, np.ndarray]:
+        """The vectors of ``keys`` in the meta collection's ``group`` ("label", "sentence"),
+        those not in ``kept`` read in one query and kept (until ``ROWS_CACHED`` are)."""
+        found = {key: kept[key] for key in keys if key in kept}
+        missing = [f"{group}:{key}" for key in keys if key and key not in found]
         if missing:
-            with _errors("reading section labels"):
+            with _errors(f"reading {group} vectors"):
                 rows = self.client.query(
                     self.collections["meta"],
                     filter=f"key in {_literal(missing)}",
                     output_fields=["value", "vector"],
                     limit=len(missing),
                 )
-            if len(self._labels) + len(rows) > ROWS_CACHED:
-                self._labels.clear()
+            if len(kept) + len(rows) > ROWS_CACHED:
+                kept.clear()
             for row in rows:
                 vector = np.asarray(row["vector"], dtype=np.float32)
-                found[row["value"]] = self._labels[row["value"]] = vector
+                found[row["value"]] = kept[row["value"]] = vector
         return found
+
+    @property
+    def stores_sentences(self) -> bool:
+        return self._stores_sentences
+
+    def stored_vectors(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
+        """The sentence and title vectors ingest stored, published with the generation."""
+        if not self._stores_sentences:
+            return {}
+        keys = {store.vector_key(self.manifest.model, text): text for text in texts}
+        found = self._meta_vectors("sentence", keys, self._sentences)
+        return {keys[key]: vector for key, vector in found.items()}
 
     def _passages(self, rowids: Sequence[int]) -> dict[int, dict[str, Any]]:
         """The rows of ``rowids`` (``ROW_FIELDS``): one query reads those not kept yet. Rows

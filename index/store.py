@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections import Counter
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -255,6 +255,14 @@ def has_sentence_vectors(conn: sqlite3.Connection) -> bool:
     if conn.execute(table).fetchone() is None:
         return False
     return conn.execute("SELECT 1 FROM sentences LIMIT 1").fetchone() is not None
+
+
+def every_sentence_vector(conn: sqlite3.Connection) -> Iterator[tuple[str, np.ndarray]]:
+    """(key, float32 vector) of every stored sentence vector, for copying the store."""
+    if not has_sentence_vectors(conn):
+        return
+    for key, blob in conn.execute("SELECT key, vector FROM sentences ORDER BY key"):
+        yield key, np.frombuffer(blob, dtype=np.float16).astype(np.float32)
 
 
 def sentence_vectors(conn: sqlite3.Connection, keys: Collection[str]) -> dict[str, np.ndarray]:

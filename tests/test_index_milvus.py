@@ -227,6 +227,39 @@ def test_vectors_in_milvus_are_the_stored_ones(built: tuple[Path, StoreConfig]) 
     assert served.dense_scores(query, rowids) == pytest.approx(stored @ query)
 
 
+def test_the_sentence_vectors_are_published_with_the_generation(
+    built: tuple[Path, StoreConfig],
+) -> None:
+    """Quotes are chosen from the same vectors whichever store serves the index."""
+    from medcite.index.text import sentence_spans
+
+    root, config = built
+    publish(root, config)
+    embedded, served = open_index(root), open_store(root, config)
+    passage = next(iter(embedded.passages(sorted(embedded.label_of)[:1]).values()))[0]
+    start, end = sentence_spans(passage.text)[0]
+    texts = ["Glaucoma", passage.text[start:end], "A sentence no article has."]
+    assert served.stores_sentences and embedded.stores_sentences
+    want, got = embedded.stored_vectors(texts), served.stored_vectors(texts)
+    assert set(got) == set(want) == set(texts[:2])
+    for text, vector in want.items():
+        assert got[text] == pytest.approx(vector, abs=1e-6)
+
+
+def test_an_index_without_sentence_vectors_is_served_without_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from medcite.ingest import pipeline
+
+    root = tmp_path / "ix"
+    monkeypatch.setattr(pipeline, "_embed_sentences", lambda *args: 0)
+    ingest([write_jsonl(tmp_path / "corpus.jsonl", CORPUS)], root, FakeEmbedder())
+    config = store_for(root, "milvus")
+    publish(root, config)
+    served = open_store(root, config)
+    assert not served.stores_sentences and served.stored_vectors(["Glaucoma"]) == {}
+
+
 def test_a_small_row_cache_still_answers_every_search(
     built: tuple[Path, StoreConfig], monkeypatch: pytest.MonkeyPatch
 ) -> None:
