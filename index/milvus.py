@@ -561,13 +561,9 @@ class MilvusIndex(Index):
     def stores_sentences(self) -> bool:
         return self._stores_sentences
 
-    def stored_vectors(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
+    def sentence_vectors(self, keys: Collection[str]) -> dict[str, np.ndarray]:
         """The sentence and title vectors ingest stored, published with the generation."""
-        if not self._stores_sentences:
-            return {}
-        keys = {store.vector_key(self.manifest.model, text): text for text in texts}
-        found = self._meta_vectors("sentence", keys, self._sentences)
-        return {keys[key]: vector for key, vector in found.items()}
+        return self._meta_vectors("sentence", keys, self._sentences)
 
     def _passages(self, rowids: Sequence[int]) -> dict[int, dict[str, Any]]:
         """The rows of ``rowids`` (``ROW_FIELDS``): one query reads those not kept yet. Rows

@@ -156,6 +156,13 @@ class Index:
         """text -> the vector ingest stored for it, for passage sentences and document titles
         (the texts quotes are scored on); a text without one is left out. A store that keeps
         none returns {}, and quotes embed what they need at question time."""
+        if not self.stores_sentences:
+            return {}
+        keys = {store.vector_key(self.manifest.model, text): text for text in texts}
+        return {keys[key]: vector for key, vector in self.sentence_vectors(keys).items()}
+
+    def sentence_vectors(self, keys: Collection[str]) -> dict[str, np.ndarray]:
+        """The stored sentence vectors of ``keys`` (``store.vector_key``) that exist."""
         return {}
 
     def lexical(
@@ -319,13 +326,9 @@ class EmbeddedIndex(Index):
     def stores_sentences(self) -> bool:
         return self.sentences_stored
 
-    def stored_vectors(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
-        if not self.sentences_stored:
-            return {}
-        keys = {store.vector_key(self.manifest.model, text): text for text in texts}
+    def sentence_vectors(self, keys: Collection[str]) -> dict[str, np.ndarray]:
         with self.connection() as conn:
-            found = store.sentence_vectors(conn, keys)
-        return {keys[key]: vector for key, vector in found.items()}
+            return store.sentence_vectors(conn, keys)
 
     def lexical(
         self,
