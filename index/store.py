@@ -86,18 +86,8 @@ def document_states(conn: sqlite3.Connection) -> dict[str, tuple[str, str]]:
 
 def vectors_for_keys(conn: sqlite3.Connection, keys: Iterable[str]) -> dict[str, bytes]:
     """Stored vectors by embedding key, so unchanged passage text is never embedded twice."""
-    found: dict[str, bytes] = {}
-    wanted = list(set(keys))
-    for i in range(0, len(wanted), 500):
-        chunk = wanted[i : i + 500]
-        marks = ",".join("?" * len(chunk))
-        rows = conn.execute(
-            f"SELECT embed_key, vector FROM passages WHERE vector IS NOT NULL "
-            f"AND embed_key IN ({marks})",
-            chunk,
-        )
-        found.update((row["embed_key"], row["vector"]) for row in rows)
-    return found
+    query = "SELECT embed_key, vector FROM passages WHERE vector IS NOT NULL AND embed_key IN"
+    return {row[0]: row[1] for row in _rows_for_keys(conn, query, keys)}
 
 
 def delete_document(conn: sqlite3.Connection, doc_id: str) -> None:
@@ -267,16 +257,19 @@ def every_sentence_vector(conn: sqlite3.Connection) -> Iterator[tuple[str, np.nd
 
 def sentence_vectors(conn: sqlite3.Connection, keys: Collection[str]) -> dict[str, np.ndarray]:
     """Stored sentence vectors (float32) by key; keys without one are left out."""
-    found: dict[str, np.ndarray] = {}
+    rows = _rows_for_keys(conn, "SELECT key, vector FROM sentences WHERE key IN", keys)
+    return {row[0]: np.frombuffer(row[1], dtype=np.float16).astype(np.float32) for row in rows}
+
+
+def _rows_for_keys(
+    conn: sqlite3.Connection, query: str, keys: Iterable[str]
+) -> Iterator[sqlite3.Row]:
+    """The rows of ``query`` (ending in "IN") for the distinct ``keys``, 500 keys a statement
+    (SQLite caps the parameters of one)."""
     wanted = list(set(keys))
     for i in range(0, len(wanted), 500):
         chunk = wanted[i : i + 500]
-        marks = ",".join("?" * len(chunk))
-        rows = conn.execute(f"SELECT key, vector FROM sentences WHERE key IN ({marks})", chunk)
-        found.update(
-            (row[0], np.frombuffer(row[1], dtype=np.float16).astype(np.float32)) for row in rows
-        )
-    return found
+        yield from conn.execute(f"{query} ({','.join('?' * len(chunk))})", chunk)
 
 
 def rebuild_words(conn: sqlite3.Connection) -> None:

@@ -164,13 +164,14 @@ def ingest(
                     changes = replace(changes, rechunked=changes.rechunked + rechunked)
             labels = {key: text for _, key, text in store.passage_labels(conn, embedder.name)}
             missing_labels = labels.keys() - store.label_keys(conn)
-            sentences = store.quote_texts(conn, embedder.name)
-            missing_sentences = sentences.keys() - store.sentence_keys(conn)
             stale = changes.any() or bool(missing_labels) or not store.has_words(conn)
-            # An index from before sentence vectors gets them on its next ingest.
-            stale = stale or bool(missing_sentences)
             # A recovered index always gets a new generation: CURRENT must leave the bad one.
             stale = stale or bool(recovered)
+            if not stale and not store.has_sentence_vectors(conn):
+                # An index from before sentence vectors gets them on its next ingest. (A
+                # committed generation that has them has them all: they are embedded before
+                # it is committed, so an unchanged one need not hash every sentence again.)
+                stale = bool(store.quote_texts(conn, embedder.name))
             if previous is None or stale:
                 with conn:
                     store.rebuild_words(conn)
@@ -179,6 +180,8 @@ def ingest(
                 embed_seconds = time.perf_counter() - embed_started
                 labels_embedded = _embed_labels(conn, embedder, labels, missing_labels)
                 sentence_started = time.perf_counter()
+                sentences = store.quote_texts(conn, embedder.name)
+                missing_sentences = sentences.keys() - store.sentence_keys(conn)
                 sentences_embedded = _embed_sentences(
                     conn, executor, sentences, missing_sentences, progress
                 )
@@ -419,19 +422,12 @@ def _embed_sentences(
     """Embed the ``missing`` passage sentences and titles, so that choosing a quote costs no
     model run, and drop those no longer ``wanted``; returns how many were embedded."""
     todo = sorted(missing, key=lambda key: len(wanted[key]))  # less padding per batch
-    if progress and todo:
-        progress("sentences", 0, len(todo))
-    done = 0
-    for positions, matrix in executor.embed([wanted[key] for key in todo]):
-        with conn:
-            store.add_sentence_vectors(conn, [todo[i] for i in positions], matrix)
-        done += len(positions)
-        if progress:
-            progress("sentences", done, len(todo))
-    if done != len(todo):
-        raise IndexCorruptError(
-            f"{len(todo) - done} of {len(todo)} sentences came back without a vector"
-        )
+
+    def save(positions: list[int], matrix: np.ndarray) -> None:
+        store.add_sentence_vectors(conn, [todo[i] for i in positions], matrix)
+
+    if todo:
+        _embed_all(conn, executor, [wanted[key] for key in todo], save, "sentences", progress)
     with conn:
         store.drop_sentence_vectors(conn, set(wanted))
     return len(todo)
@@ -441,17 +437,34 @@ def _embed_missing(conn: sqlite3.Connection, executor: Executor, progress: Progr
     pending = store.passages_without_vectors(conn)
     # Similar lengths in a batch waste less padding.
     pending.sort(key=lambda row: len(row[3]) + len(row[1]) + len(row[2]))
-    total = len(pending)
-    if progress:
-        progress("passages", 0, total)
-    done = 0
+
+    def save(positions: list[int], matrix: np.ndarray) -> None:
+        store.set_vectors(conn, [pending[i][0] for i in positions], matrix)
+
     texts = [embedding_text(t, h, body) for _, t, h, body in pending]
+    return _embed_all(conn, executor, texts, save, "passages", progress)
+
+
+def _embed_all(
+    conn: sqlite3.Connection,
+    executor: Executor,
+    texts: list[str],
+    save: Callable[[list[int], np.ndarray], None],
+    stage: str,
+    progress: Progress | None,
+) -> int:
+    """Embed ``texts`` batch by batch, each batch saved (``save(positions, vectors)``) in its
+    own transaction, with ``progress`` reported as ``stage``; returns how many."""
+    total = len(texts)
+    if progress:
+        progress(stage, 0, total)
+    done = 0
     for positions, matrix in executor.embed(texts):
         with conn:
-            store.set_vectors(conn, [pending[i][0] for i in positions], matrix)
+            save(positions, matrix)
         done += len(positions)
         if progress:
-            progress("passages", done, total)
+            progress(stage, done, total)
     if done != total:
-        raise IndexCorruptError(f"{total - done} of {total} passages came back without a vector")
+        raise IndexCorruptError(f"{total - done} of {total} {stage} came back without a vector")
     return total
