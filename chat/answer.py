@@ -209,11 +209,12 @@ def ask(
     help_topic = reading.help_line.topic if reading.help_line else ""
     help_line = reading.help_line.message if reading.help_line else ""
     corpus_idf = _corpus_idf(index)
+    # Spelled right first: "what causes vasculitus and how do they treat it" names a topic.
     if (
         emergency is None
         and topic is None
         and refers_back(text)
-        and not _names_a_topic(text, corpus_idf)
+        and not _names_a_topic(index.speller.correct(text), corpus_idf)
     ):
         return Answer(
             question=text,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from medcite.chat.answer import (
@@ -18,8 +20,8 @@ from medcite.chat.retrieve import search
 from medcite.chat.triage import make_triage
 from medcite.chat.types import ANSWERED, CLARIFY, EMERGENCY, NOT_COVERED, Topic, resolve_follow_up
 from medcite.index.errors import InputError
-from medcite.index.reader import Index
-from medcite.index.testing import CORPUS, FakeEmbedder, write_jsonl
+from medcite.index.reader import Index, open_index
+from medcite.index.testing import CORPUS, FakeEmbedder, article, write_jsonl
 from medcite.index.types import Hit, Passage
 from medcite.ingest.pipeline import ingest
 from tests.support import STORES, served
@@ -129,6 +131,29 @@ def test_a_first_question_that_points_back_at_nothing_asks_which_condition(
     assert answer.quotes == ()
     named = ask(small_index, FakeEmbedder(), "what are the symptoms of glaucoma", policy=LENIENT)
     assert named.kind == ANSWERED
+
+
+def test_a_misspelled_name_with_a_pronoun_is_answered_not_asked_about(
+    tmp_path: Path,
+) -> None:
+    # "glaucomma" is in no article, so before spelling it named nothing and the pronoun made
+    # "what causes vasculitus and how do they treat it" a "Which condition do you mean?"
+    # (check12). A name is a word few passages use: among 120 other articles that use every
+    # other word of the question, "glaucoma" is the only one.
+    common = "What causes it, how is it treated, and can it damage a nerve or cause blindness?"
+    others = [
+        article(f"OTHER_{n}", f"Topic {n}", [("Overview", f"Topic {n} is common. {common}")])
+        for n in range(120)
+    ]
+    ingest(
+        [write_jsonl(tmp_path / "corpus.jsonl", CORPUS + others)], tmp_path / "ix", FakeEmbedder()
+    )
+    index = open_index(tmp_path / "ix")
+    question = "does glaucomma damage a nerve, can it cause blindness"
+    answer = ask(index, FakeEmbedder(), question, policy=LENIENT)
+    assert answer.kind == ANSWERED and answer.citations[0].title == "Glaucoma"
+    unnamed = ask(index, FakeEmbedder(), "does it damage a nerve, can it cause blindness")
+    assert unnamed.kind == CLARIFY
 
 
 @pytest.mark.parametrize("question", ["", "   ", "x" * (MAX_QUESTION_CHARS + 1)])

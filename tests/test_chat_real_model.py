@@ -224,6 +224,14 @@ def test_a_pronoun_only_first_question_asks_which_condition(
     assert answer.kind == CLARIFY and not answer.quotes
 
 
+def test_a_misspelled_name_beside_a_pronoun_is_answered(
+    sample_index: Index, model: Embedder
+) -> None:
+    # Before spelling, "glacoma" named nothing, and "it" made this a "which condition?".
+    answer = ask(sample_index, model, "what causes glacoma and how do they treat it")
+    assert answer.kind == ANSWERED and first_title(answer) == "Glaucoma"
+
+
 def test_what_is_copd_does_not_repeat_itself(sample_index: Index, model: Embedder) -> None:
     answer = ask(sample_index, model, "what is copd")
     assert answer.kind == ANSWERED and first_title(answer) == "COPD"
