@@ -153,6 +153,7 @@ def test_a_misspelled_name_with_a_pronoun_is_answered_not_asked_about(
     answer = ask(index, FakeEmbedder(), question, policy=LENIENT)
     assert answer.kind == ANSWERED and answer.citations[0].title == "Glaucoma"
     unnamed = ask(index, FakeEmbedder(), "does it damage a nerve, can it cause blindness")
+    index.close()
     assert unnamed.kind == CLARIFY
 
 
