@@ -168,10 +168,11 @@ def ingest(
             # A recovered index always gets a new generation: CURRENT must leave the bad one.
             stale = stale or bool(recovered)
             if not stale and not store.has_sentence_vectors(conn):
-                # An index from before sentence vectors gets them on its next ingest. (A
-                # committed generation that has them has them all: they are embedded before
-                # it is committed, so an unchanged one need not hash every sentence again.)
-                stale = bool(store.quote_texts(conn, embedder.name))
+                # An index from before sentence vectors gets them on its next ingest, if it has
+                # any document (every title is a quote text). A committed generation that has
+                # them has them all: they are embedded before it is committed, so an unchanged
+                # one need not hash every sentence again.
+                stale = store.counts(conn)["documents"] > 0
             if previous is None or stale:
                 with conn:
                     store.rebuild_words(conn)
