@@ -63,6 +63,25 @@ def test_a_contraction_without_its_apostrophe_is_not_absent(small_index: Index) 
     assert _evidence(small_index, "glaucoma treatment doesnt work").absent == 0.0
 
 
+def test_two_everyday_words_run_together_are_not_a_strange_name(tmp_path: Path) -> None:
+    # "daycare" is "day" and "care", words three articles use: a parent's word, not a
+    # condition the index lacks. "ganglion" splits only into "gang" and "lion", which no
+    # article uses, and "trabeculectomy" not at all: both stay strange (spent real-style
+    # questions were refused for "daycare", "bloodwork", "seasick").
+    others = [
+        article(f"CARE_{n}", f"Care {n}", [("Overview", "Care for a child every day matters.")])
+        for n in range(3)
+    ]
+    ingest(
+        [write_jsonl(tmp_path / "corpus.jsonl", CORPUS + others)], tmp_path / "ix", FakeEmbedder()
+    )
+    index = open_index(tmp_path / "ix")
+    assert _evidence(index, "my son got pink eye at daycare, is it glaucoma").strange == 0.0
+    assert _evidence(index, "my son got a ganglion, is it glaucoma").strange == 1.0
+    assert _evidence(index, "glaucoma trabeculectomy recovery").strange == 1.0
+    index.close()
+
+
 def test_a_story_is_longer_evidence_than_a_question(small_index: Index) -> None:
     short = _evidence(small_index, "glaucoma treatment")
     story = _evidence(
