@@ -232,6 +232,18 @@ def test_a_misspelled_name_beside_a_pronoun_is_answered(
     assert answer.kind == ANSWERED and first_title(answer) == "Glaucoma"
 
 
+def test_two_everyday_words_run_together_do_not_refuse_a_question(
+    sample_index: Index, model: Embedder
+) -> None:
+    # "bloodwork" is in no article and not a whole word of the model's vocabulary, so it
+    # counted as a strange name, a drug's or a condition's the index lacks: refused at 0.48.
+    question = (
+        "i have gout and my bloodwork came back with high uric acid, what foods should i avoid"
+    )
+    answer = ask(sample_index, model, question)
+    assert answer.kind == ANSWERED and first_title(answer) == "Gout"
+
+
 def test_what_is_copd_does_not_repeat_itself(sample_index: Index, model: Embedder) -> None:
     answer = ask(sample_index, model, "what is copd")
     assert answer.kind == ANSWERED and first_title(answer) == "COPD"
