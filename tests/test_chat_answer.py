@@ -44,6 +44,12 @@ def small_index(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPat
     return served(root / "ix", request.param)
 
 
+def _indexed(tmp_path: Path, records: list[dict]) -> Index:
+    """An index of ``records``, built in ``tmp_path`` with the fake embedder."""
+    ingest([write_jsonl(tmp_path / "corpus.jsonl", records)], tmp_path / "ix", FakeEmbedder())
+    return open_index(tmp_path / "ix")
+
+
 def _evidence(index: Index, question: str):  # type: ignore[no-untyped-def]
     hits = search(index, FakeEmbedder(), question, k=4)
     return answer_evidence(index, hits, query_weights(question, index.idf), question)
@@ -72,10 +78,7 @@ def test_two_everyday_words_run_together_are_not_a_strange_name(tmp_path: Path) 
         article(f"CARE_{n}", f"Care {n}", [("Overview", "Care for a child every day matters.")])
         for n in range(3)
     ]
-    ingest(
-        [write_jsonl(tmp_path / "corpus.jsonl", CORPUS + others)], tmp_path / "ix", FakeEmbedder()
-    )
-    index = open_index(tmp_path / "ix")
+    index = _indexed(tmp_path, CORPUS + others)
     assert _evidence(index, "my son got pink eye at daycare, is it glaucoma").strange == 0.0
     assert _evidence(index, "my son got a ganglion, is it glaucoma").strange == 1.0
     assert _evidence(index, "glaucoma trabeculectomy recovery").strange == 1.0
@@ -164,10 +167,7 @@ def test_a_misspelled_name_with_a_pronoun_is_answered_not_asked_about(
         article(f"OTHER_{n}", f"Topic {n}", [("Overview", f"Topic {n} is common. {common}")])
         for n in range(120)
     ]
-    ingest(
-        [write_jsonl(tmp_path / "corpus.jsonl", CORPUS + others)], tmp_path / "ix", FakeEmbedder()
-    )
-    index = open_index(tmp_path / "ix")
+    index = _indexed(tmp_path, CORPUS + others)
     question = "does glaucomma damage a nerve, can it cause blindness"
     answer = ask(index, FakeEmbedder(), question, policy=LENIENT)
     assert answer.kind == ANSWERED and answer.citations[0].title == "Glaucoma"
@@ -257,10 +257,7 @@ def test_quotes_are_scored_with_the_sentence_vectors_ingest_stored(tmp_path) -> 
     An index without them (built before they were stored) embeds them and quotes the same."""
     import dataclasses
 
-    from medcite.index.reader import open_index
-
-    ingest([write_jsonl(tmp_path / "corpus.jsonl", CORPUS)], tmp_path / "ix", FakeEmbedder())
-    index = open_index(tmp_path / "ix")
+    index = _indexed(tmp_path, CORPUS)
     question = "how is glaucoma treated"
     embedder = FakeEmbedder()
     stored = ask(index, embedder, question, policy=LENIENT)
@@ -277,10 +274,7 @@ def test_a_message_asking_two_things_gets_a_quote_for_each(tmp_path) -> None:  #
     stored sentence vectors (too costly then) only the first question is answered."""
     import dataclasses
 
-    from medcite.index.reader import open_index
-
-    ingest([write_jsonl(tmp_path / "corpus.jsonl", CORPUS)], tmp_path / "ix", FakeEmbedder())
-    index = open_index(tmp_path / "ix")
+    index = _indexed(tmp_path, CORPUS)
     question = "is glaucoma treated with surgery? what are the symptoms of glaucoma at first?"
     answer = ask(index, FakeEmbedder(), question, policy=LENIENT)
     assert answer.kind == ANSWERED
