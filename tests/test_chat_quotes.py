@@ -94,7 +94,8 @@ def test_a_second_passage_sentence_that_answers_nearly_as_well_is_quoted_too() -
         return [{drops: 0.9, laser: 0.85}.get(s, 0.1) for s in sentences]
 
     windows = select_windows([hit(text)], {"treat": 1.0}, meaning=meaning)
-    assert [text[w.start : w.end] for w in windows] == [drops, laser]
+    # The first quote runs on through the two sentences after it (``_with_context``).
+    assert [text[w.start : w.end] for w in windows] == [" ".join([drops, *fillers]), laser]
 
 
 def test_a_weak_second_sentence_of_the_passage_is_not_quoted() -> None:
@@ -106,7 +107,42 @@ def test_a_weak_second_sentence_of_the_passage_is_not_quoted() -> None:
         return [0.9 if s == drops else 0.1 for s in sentences]
 
     windows = select_windows([hit(text)], {"treat": 1.0}, meaning=meaning)
-    assert [text[w.start : w.end] for w in windows] == [drops]
+    assert [text[w.start : w.end] for w in windows] == [" ".join([drops, *fillers[:2]])]
+
+
+def test_the_first_quote_starts_at_the_sentence_that_answers_and_runs_on_after_it() -> None:
+    """ "how long does croup last": the sentence that answers opens the quote, and the two
+    after it, not the ones before, come with it."""
+    answer = "The symptoms usually last for about three to five days."
+    text = " ".join(
+        [
+            "Croup is an infection of the airway.",
+            "It causes a barking cough.",
+            answer,
+            "Most cases are mild.",
+            "Rarely, croup can be serious.",
+            "Call your provider if you are worried.",
+        ]
+    )
+
+    def meaning(sentences: Sequence[str], topic: str) -> list[float]:
+        return [0.9 if s == answer else 0.1 for s in sentences]
+
+    windows = select_windows([hit(text, "Croup")], {"last": 1.0}, meaning=meaning)
+    first = text[windows[0].start : windows[0].end]
+    assert first == f"{answer} Most cases are mild. Rarely, croup can be serious."
+
+
+def test_the_first_quote_runs_on_only_as_far_as_the_word_limit() -> None:
+    answer = "The symptoms usually last for about three to five days."
+    long_one = "This sentence goes on " + "and on " * 40 + "without end."
+    text = f"{answer} {long_one} Most cases are mild."
+
+    def meaning(sentences: Sequence[str], topic: str) -> list[float]:
+        return [0.9 if s == answer else 0.1 for s in sentences]
+
+    windows = select_windows([hit(text, "Croup")], {"last": 1.0}, meaning=meaning)
+    assert text[windows[0].start : windows[0].end] == answer
 
 
 def test_a_quote_does_not_open_with_a_stray_list_item() -> None:

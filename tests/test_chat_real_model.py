@@ -244,6 +244,17 @@ def test_two_everyday_words_run_together_do_not_refuse_a_question(
     assert answer.kind == ANSWERED and first_title(answer) == "Gout"
 
 
+def test_the_first_quote_runs_on_to_what_follows_the_sentence_it_opens_with(
+    sample_index: Index, model: Embedder
+) -> None:
+    # Quoted "Flu almost never causes an upset stomach." alone until the fourteenth session;
+    # the sentences after it say most people recover on their own. The sentence chosen is
+    # still not the best start: an issue 10 example half right.
+    answer = ask(sample_index, model, "how long does the flu last")
+    assert answer.kind == ANSWERED and first_title(answer) == "Flu"
+    assert "recover" in answer.quotes[0].text
+
+
 def test_what_is_copd_does_not_repeat_itself(sample_index: Index, model: Embedder) -> None:
     answer = ask(sample_index, model, "what is copd")
     assert answer.kind == ANSWERED and first_title(answer) == "COPD"
@@ -289,11 +300,6 @@ def test_the_seed_article_names_who_should_not_have_the_treatment(
     [
         # The Symptoms section lists thirst, hunger and urination; "Signs of type 1..." wins.
         ("what are the early signs of type 2 diabetes", lambda a: "thirst" in a.quotes[0].text),
-        # Answered since the tenth session's policy, but with how many people get the flu.
-        (
-            "how long does the flu last",
-            lambda a: any(w in a.quotes[0].text for w in ("day", "week", "recover", "better")),
-        ),
         ("best treatment for plantar fasciitis", lambda a: a.kind == ANSWERED),
         ("What are the treatments for Heart Block ?", lambda a: first_title(a) != "Heart Attack"),
         # Answered from Parkinson's Disease since the tenth session's policy, but with
