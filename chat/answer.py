@@ -73,12 +73,15 @@ class Evidence:
     # 1.0 when a technical word of the question (after spelling) is one no article uses: a
     # diagnosis or a drug the index does not know ("scleredema", "mupirocin")
     strange: float = 0.0
+    # how far the top article leads: the top hit's fused score less that of the best hit from
+    # any other article (all of it when no other article is found)
+    lead: float = 0.0
 
 
 POLICY_FORMAT = "medcite-abstain-policy"
-# 2 added w_label, 3 w_length and w_absent, 4 w_kind and w_strange; an older file reads as 0
-# for the weights it lacks
-POLICY_FORMAT_VERSION = 4
+# 2 added w_label, 3 w_length and w_absent, 4 w_kind and w_strange, 5 w_lead; an older file
+# reads as 0 for the weights it lacks
+POLICY_FORMAT_VERSION = 5
 # Each Evidence field and the policy weight it is multiplied by, in the order they are summed
 # (and fitted: chat/calibration.py). A new feature is one more pair here.
 FEATURE_WEIGHTS = (
@@ -90,9 +93,10 @@ FEATURE_WEIGHTS = (
     ("absent", "w_absent"),
     ("kind", "w_kind"),
     ("strange", "w_strange"),
+    ("lead", "w_lead"),
 )
 WEIGHTS = ("bias", *(weight for _, weight in FEATURE_WEIGHTS), "threshold")
-LATER_WEIGHTS = ("w_label", "w_length", "w_absent", "w_kind", "w_strange")
+LATER_WEIGHTS = ("w_label", "w_length", "w_absent", "w_kind", "w_strange", "w_lead")
 # The shipped policy (bench/calibrate.py fits it; its "source" says on what).
 DEFAULT_POLICY_FILE = Path(__file__).parent / "data" / "abstain-policy.json"
 
@@ -101,7 +105,7 @@ DEFAULT_POLICY_FILE = Path(__file__).parent / "data" / "abstain-policy.json"
 class AbstainPolicy:
     """confidence = logistic(bias + w_dense * dense + w_cover * coverage + w_unknown * unknown
     + w_label * label + w_length * length + w_absent * absent + w_kind * kind
-    + w_strange * strange); the answer is given when
+    + w_strange * strange + w_lead * lead); the answer is given when
     confidence >= threshold.
 
     The numbers are fitted, so they are data: a policy file (``load``), either the one
@@ -118,6 +122,7 @@ class AbstainPolicy:
     w_absent: float = 0.0
     w_kind: float = 0.0
     w_strange: float = 0.0
+    w_lead: float = 0.0
     source: str = field(default="", compare=False)  # where the numbers came from
 
     def confidence(self, evidence: Evidence) -> float:
@@ -393,7 +398,22 @@ def answer_evidence(
         absent=_absent(index, top, technical),
         kind=kind,
         strange=strange,
+        lead=_lead(hits),
     )
+
+
+def _lead(hits: list[Hit]) -> float:
+    """``Evidence.lead``: how far the top hit's article leads the next article, in fused
+    score. A question the articles answer usually has one article well ahead; one they do not
+    (a condition the index lacks, a drug) finds several neighbours about as close. Left out
+    one written-apart real-style set at a time, it took the errors of the fitted policy
+    (answerable refused plus unanswerable answered) from 321 to 270 of 2,195 questions, and
+    answers from a gold article less answers from another or to an unanswerable question from
+    861 to 896; the top hit's score alone, the ratio of the two scores and the gap in passage
+    cosine did about as well."""
+    top = hits[0]
+    others = (hit.score for hit in hits if hit.passage.doc_id != top.passage.doc_id)
+    return top.score - next(others, 0.0)
 
 
 def _technical_words(question: str) -> set[str]:

@@ -9,6 +9,7 @@ import pytest
 from medcite.chat.answer import (
     MAX_QUESTION_CHARS,
     AbstainPolicy,
+    _lead,
     answer_evidence,
     suggested_topics,
     topic_of,
@@ -62,6 +63,36 @@ def test_a_technical_word_the_top_article_lacks_counts_as_absent(small_index: In
     absent = _evidence(small_index, "glaucoma trabeculectomy").absent
     assert 0.0 < absent < 1.0
     assert _evidence(small_index, "trabeculectomy recovery").absent == 1.0
+
+
+def test_the_lead_is_how_far_the_top_article_is_ahead_of_the_next() -> None:
+    def hit(doc: str, score: float) -> Hit:
+        return Hit(Passage(f"{doc}:1", doc, 0, 4, "text", f"{doc}#1", ""), score, doc)
+
+    assert _lead([hit("a", 2.0), hit("a", 1.8), hit("b", 1.5)]) == pytest.approx(0.5)
+    # With no other article found, the whole score is its lead.
+    assert _lead([hit("a", 2.0), hit("a", 1.0)]) == pytest.approx(2.0)
+
+
+def test_a_question_one_article_answers_has_a_clearer_lead(tmp_path: Path) -> None:
+    # "glaucoma" names one article; "eye" is in three, found about as well.
+    index = _indexed(
+        tmp_path,
+        [
+            article(
+                "G", "Glaucoma", [("Overview", "Glaucoma damages the optic nerve of the eye.")]
+            ),
+            article("C", "Cataract", [("Overview", "A cataract clouds the lens of the eye.")]),
+            article(
+                "P",
+                "Presbyopia",
+                [("Overview", "Presbyopia makes the eye slow to focus up close.")],
+            ),
+        ],
+    )
+    named = _evidence(index, "glaucoma optic nerve").lead
+    vague = _evidence(index, "eye").lead
+    assert named > vague >= 0.0
 
 
 def test_a_contraction_without_its_apostrophe_is_not_absent(small_index: Index) -> None:

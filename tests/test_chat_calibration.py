@@ -124,6 +124,20 @@ def test_the_length_and_absence_weights_move_the_confidence() -> None:
     assert policy.confidence(Evidence(0.5, 0.5, False, absent=1.0)) < policy.confidence(plain)
 
 
+def test_a_version_4_policy_file_reads_with_no_lead_weight(tmp_path: Path) -> None:
+    path = tmp_path / "v4.json"
+    fields = {"bias": -3.0, "w_dense": 7.5, "w_cover": 2.0, "w_unknown": -1.0, "threshold": 0.5}
+    data = {"format": "medcite-abstain-policy", "format_version": 4, "w_strange": -1.0, **fields}
+    path.write_text(json.dumps(data))
+    assert AbstainPolicy.load(path) == AbstainPolicy(**fields, w_strange=-1.0)
+
+
+def test_a_clearer_lead_of_the_top_article_raises_the_confidence() -> None:
+    policy = AbstainPolicy(w_lead=1.5)
+    plain = Evidence(0.5, 0.5, False)
+    assert policy.confidence(Evidence(0.5, 0.5, False, lead=0.4)) > policy.confidence(plain)
+
+
 def test_a_version_1_policy_file_reads_with_no_label_weight(tmp_path: Path) -> None:
     path = tmp_path / "old.json"
     fields = {"bias": -3.0, "w_dense": 7.5, "w_cover": 2.0, "w_unknown": -1.0, "threshold": 0.5}
@@ -139,6 +153,8 @@ def test_shipped_default_policy_is_read_from_its_file_and_says_how_it_was_fitted
     # technical words the article never uses can only lower it.
     assert DEFAULT_POLICY.w_dense > 0 and DEFAULT_POLICY.w_cover > 0
     assert DEFAULT_POLICY.w_absent < 0
+    # One article well ahead of the rest is a sign the question is about it.
+    assert DEFAULT_POLICY.w_lead > 0
 
 
 @pytest.mark.parametrize("missing", ["unanswerable", "answerable"])
