@@ -449,15 +449,40 @@ def _run_together(word: str, everyday: Collection[str], vocabulary: Mapping[str,
 def _any_unknown(index: Index, technical_words: set[str]) -> bool:
     """Whether one of the question's technical words (``_technical_words``) is one no article
     uses: a diagnosis or a drug the index does not know ("scleredema", "mupirocin"), not two
-    everyday words run together (``_run_together``)."""
+    everyday words run together (``_run_together``) nor another form of one
+    (``_everyday_form``)."""
     vocabulary = index.speller.vocabulary
     everyday = everyday_words()
     return any(
         word not in vocabulary
         and stem(word) not in vocabulary
         and not _run_together(word, everyday, vocabulary)
+        and not _everyday_form(word, everyday)
         for word in technical_words
     )
+
+
+def _everyday_form(word: str, everyday: Collection[str]) -> bool:
+    """Whether ``word`` is another form of an everyday word (a whole word of the model's
+    vocabulary): a plural ("meds": "med"), a comparative or superlative ("calmer", "messier",
+    "biggest"), or a noun made with -er ("heater"). Names the index lacks rarely reduce so
+    ("melatonin", "statins"). On the 2,231 spent real-style quickstart questions, 14 refused
+    answerable ones were answered (11 right, 3 from another article), no unanswerable one
+    was, and the drug questions were abstained on as before (0.952). The shipped policy was
+    fitted before this rule: refitted with it, the written-apart sets left out in turn were
+    answered 0.831 and refused 0.949 on average (0.826 and 0.943 before), but both check
+    halves never fitted on, check14 and the spent sets lost one to four right answers, so
+    the refit was not shipped."""
+    forms = {stem(word)}
+    for suffix in ("er", "est"):
+        if word.endswith(suffix):
+            base = word[: -len(suffix)]
+            forms |= {base, base + "e"}
+            if base.endswith("i"):
+                forms.add(base[:-1] + "y")
+            if len(base) > 2 and base[-1] == base[-2]:
+                forms.add(base[:-1])
+    return any(form in everyday for form in forms if len(form) >= 3)
 
 
 def _absent(index: Index, top: Hit, technical_words: set[str]) -> float:

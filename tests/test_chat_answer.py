@@ -116,6 +116,16 @@ def test_two_everyday_words_run_together_are_not_a_strange_name(tmp_path: Path) 
     index.close()
 
 
+def test_another_form_of_an_everyday_word_is_not_a_strange_name(small_index: Index) -> None:
+    # "meds" (med), "calmer" (calm), "messier" (messy) and "heater" (heat) are in no article
+    # and not whole words of the model's vocabulary, but their everyday root is: a story's
+    # words, not a drug or a condition the index lacks. "melatonin" and "statins" have none.
+    for word in ("meds", "calmer", "messier", "heater"):
+        assert _evidence(small_index, f"glaucoma {word}").strange == 0.0, word
+    for word in ("melatonin", "statins"):
+        assert _evidence(small_index, f"glaucoma {word}").strange == 1.0, word
+
+
 def test_a_story_is_longer_evidence_than_a_question(small_index: Index) -> None:
     short = _evidence(small_index, "glaucoma treatment")
     story = _evidence(
