@@ -51,6 +51,11 @@ def _indexed(tmp_path: Path, records: list[dict]) -> Index:
     return open_index(tmp_path / "ix")
 
 
+def _hit(doc_id: str, *, score: float = 1.0, title: str = "") -> Hit:
+    """A hit on a one-passage stand-in for article ``doc_id``."""
+    return Hit(Passage(f"{doc_id}-p", doc_id, 0, 4, "text"), score, title or doc_id)
+
+
 def _evidence(index: Index, question: str):  # type: ignore[no-untyped-def]
     hits = search(index, FakeEmbedder(), question, k=4)
     return answer_evidence(index, hits, query_weights(question, index.idf), question)
@@ -66,12 +71,10 @@ def test_a_technical_word_the_top_article_lacks_counts_as_absent(small_index: In
 
 
 def test_the_lead_is_how_far_the_top_article_is_ahead_of_the_next() -> None:
-    def hit(doc: str, score: float) -> Hit:
-        return Hit(Passage(f"{doc}:1", doc, 0, 4, "text", f"{doc}#1", ""), score, doc)
-
-    assert _lead([hit("a", 2.0), hit("a", 1.8), hit("b", 1.5)]) == pytest.approx(0.5)
+    hits = [_hit("a", score=2.0), _hit("a", score=1.8), _hit("b", score=1.5)]
+    assert _lead(hits) == pytest.approx(0.5)
     # With no other article found, the whole score is its lead.
-    assert _lead([hit("a", 2.0), hit("a", 1.0)]) == pytest.approx(2.0)
+    assert _lead([_hit("a", score=2.0), _hit("a", score=1.0)]) == pytest.approx(2.0)
 
 
 def test_a_question_one_article_answers_has_a_clearer_lead(tmp_path: Path) -> None:
@@ -281,14 +284,11 @@ def test_conversations_expire_and_are_capped() -> None:
 
 
 def test_suggested_topics_keep_one_article_per_title_in_rank_order() -> None:
-    def hit(doc_id: str, title: str) -> Hit:
-        return Hit(Passage(f"{doc_id}-p", doc_id, 0, 4, "text"), 1.0, title)
-
     hits = [
-        hit("A", "Shingles"),
-        hit("B", "shingles"),
-        hit("C", "Chickenpox"),
-        hit("A", "Shingles"),
+        _hit("A", title="Shingles"),
+        _hit("B", title="shingles"),
+        _hit("C", title="Chickenpox"),
+        _hit("A", title="Shingles"),
     ]
     assert suggested_topics(hits) == (Topic("A", "Shingles"), Topic("C", "Chickenpox"))
 
