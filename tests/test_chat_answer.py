@@ -120,12 +120,14 @@ def test_two_everyday_words_run_together_are_not_a_strange_name(tmp_path: Path) 
 
 
 def test_another_form_of_an_everyday_word_is_not_a_strange_name(small_index: Index) -> None:
-    # "meds" (med), "calmer" (calm), "messier" (messy) and "heater" (heat) are in no article
-    # and not whole words of the model's vocabulary, but their everyday root is: a story's
-    # words, not a drug or a condition the index lacks. "melatonin" and "statins" have none.
-    for word in ("meds", "calmer", "messier", "heater"):
+    # "meds" (med), "calmer" (calm), "messier" (messy), "heater" (heat), "regretting"
+    # (regret), "crawly" (crawl) and "competitively" (competitive) are in no article and not
+    # whole words of the model's vocabulary, but their everyday root is: a story's words, not
+    # a drug or a condition the index lacks. "melatonin" and "statins" have none, and a root
+    # under four letters counts only before -er and -est ("mody" is a kind of diabetes).
+    for word in ("meds", "calmer", "messier", "heater", "regretting", "crawly", "competitively"):
         assert _evidence(small_index, f"glaucoma {word}").strange == 0.0, word
-    for word in ("melatonin", "statins"):
+    for word in ("melatonin", "statins", "mody"):
         assert _evidence(small_index, f"glaucoma {word}").strange == 1.0, word
 
 
