@@ -39,6 +39,7 @@ import numpy as np
 
 from medcite.index import layout, store
 from medcite.index.errors import IndexCorruptError, IndexMissingError, MedciteError
+from medcite.index.naming import synonyms_of
 from medcite.index.reader import Index
 from medcite.index.types import Document, Passage, Section
 
@@ -468,6 +469,7 @@ class MilvusIndex(Index):
         self._stem_df = None
         self._speller = None
         self._title_phrases = None
+        self._names = None
         self._rows: dict[int, dict[str, Any]] = {}
         generation = served_generation(client, name)
         if generation is None:
@@ -506,6 +508,10 @@ class MilvusIndex(Index):
             ((row["group"], row["fields"]["title"], row["fields"]["source"]) for row in documents),
             key=lambda item: (item[1], item[0]),
         )
+        self._synonyms = {
+            row["group"]: synonyms_of(dict(json.loads(row["fields"]["metadata"])))
+            for row in documents
+        }
 
     def _query(
         self, kind: str, expression: str, fields: list[str], limit: int | None = None
@@ -697,6 +703,9 @@ class MilvusIndex(Index):
 
     def titles(self) -> list[tuple[str, str]]:
         return [(doc_id, title) for doc_id, title, _ in self._documents]
+
+    def article_names(self) -> list[tuple[str, str, tuple[str, ...]]]:
+        return [(doc_id, title, self._synonyms[doc_id]) for doc_id, title, _ in self._documents]
 
     def own_policy(self) -> str | None:
         return self._policy

@@ -21,6 +21,7 @@ from medcite.index.errors import (
     IndexMissingError,
     MedciteError,
 )
+from medcite.index.naming import Names, names_of, synonyms_of
 from medcite.index.spelling import Speller, everyday_words
 from medcite.index.text import STOPWORDS, stem, words
 from medcite.index.types import Document, Hit, Passage
@@ -45,8 +46,8 @@ class Index:
     What retrieval and answering need of a store, and the parts that only depend on the
     manifest and the vocabulary (idf weights, spelling, which query words are too common to
     search for). Subclasses set ``root``, ``directory`` (the generation's local directory, or
-    None), ``manifest`` and ``vocabulary``, and ``_stem_df``, ``_speller`` and
-    ``_title_phrases`` to None."""
+    None), ``manifest`` and ``vocabulary``, and ``_stem_df``, ``_speller``,
+    ``_title_phrases`` and ``_names`` to None."""
 
     root: Path | str
     directory: Path | None
@@ -55,6 +56,7 @@ class Index:
     _stem_df: dict[str, int] | None
     _speller: Speller | None
     _title_phrases: frozenset[str] | None
+    _names: Names | None
 
     @property
     def speller(self) -> Speller:
@@ -71,6 +73,23 @@ class Index:
         if self._title_phrases is None:
             self._title_phrases = frozenset(" ".join(words(t)) for _, t in self.titles())
         return self._title_phrases
+
+    @property
+    def names(self) -> Names:
+        """The articles' titles and synonyms as ``medcite.index.naming`` looks them up, read
+        from the store once."""
+        if self._names is None:
+            self._names = names_of(self.article_names(), everyday_words())
+        return self._names
+
+    def article_names(self) -> list[tuple[str, str, tuple[str, ...]]]:
+        """(id, title, synonyms) of every document. This reads each document whole; a store
+        that can read the titles and synonyms alone does so."""
+        out = []
+        for doc_id, title in self.titles():
+            document = self.document(doc_id)
+            out.append((doc_id, title, synonyms_of(document.meta()) if document else ()))
+        return out
 
     def names_an_article(self, text: str) -> bool:
         """Whether ``text`` names an article by its whole title ("croup", "type 2 diabetes"):
@@ -241,6 +260,7 @@ class EmbeddedIndex(Index):
     _stem_df: dict[str, int] | None = None
     _speller: Speller | None = None
     _title_phrases: frozenset[str] | None = None
+    _names: Names | None = None
     _pool: queue.Queue[sqlite3.Connection] = field(default_factory=queue.Queue)
     _opened: list[sqlite3.Connection] = field(default_factory=list)
 
@@ -365,6 +385,10 @@ class EmbeddedIndex(Index):
     def titles(self) -> list[tuple[str, str]]:
         with self.connection() as conn:
             return store.list_documents(conn)
+
+    def article_names(self) -> list[tuple[str, str, tuple[str, ...]]]:
+        with self.connection() as conn:
+            return store.article_names(conn)
 
     def close(self) -> None:
         for conn in self._opened:

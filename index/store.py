@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from medcite.index.naming import synonyms_of
 from medcite.index.text import STOPWORDS, section_label, sentence_spans, words
 from medcite.index.types import Document, Passage, Section, content_id
 
@@ -467,6 +468,16 @@ def lexical_search(
 def sources(conn: sqlite3.Connection) -> list[tuple[str, int]]:
     rows = conn.execute("SELECT source, count(*) FROM documents GROUP BY source ORDER BY source")
     return [(row[0], row[1]) for row in rows]
+
+
+def article_names(conn: sqlite3.Connection) -> list[tuple[str, str, tuple[str, ...]]]:
+    """(id, title, synonyms) of every document, by id: the names patients call articles by."""
+    out = []
+    for doc_id, title, metadata in conn.execute(
+        "SELECT id, title, metadata FROM documents ORDER BY id"
+    ):
+        out.append((doc_id, title, synonyms_of(dict(json.loads(metadata)))))
+    return out
 
 
 def list_documents(

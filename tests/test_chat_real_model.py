@@ -39,6 +39,14 @@ TOPICS = {
     "Heart Attack",
     "COPD",
     "Alcohol Use and Older Adults",
+    # Named by a synonym or a title run together, beside the articles that won before.
+    "Pinkeye",
+    "Eye Infections",
+    "Osteogenesis Imperfecta",
+    "Bone Diseases",
+    "Rubella",
+    "Measles",
+    "Diabetes Type 2",
 }
 
 pytestmark = pytest.mark.slow
@@ -255,6 +263,23 @@ def test_the_first_quote_runs_on_to_what_follows_the_sentence_it_opens_with(
     assert "recover" in answer.quotes[0].text
 
 
+@pytest.mark.parametrize(
+    ("question", "title"),
+    [
+        # Answered from Eye Infections and Bone Diseases until the names counted.
+        ("my daughter has pink eye. is it contagous? does it need antibiotic drops?", "Pinkeye"),
+        ("how do they test a baby for brittle bone disease?", "Osteogenesis Imperfecta"),
+        # "Signs of type 1 diabetes..." from Diabetes was quoted, a strict expected failure.
+        ("what are the early signs of type 2 diabetes", "Diabetes Type 2"),
+    ],
+)
+def test_a_question_naming_an_article_by_title_or_synonym_is_answered_from_it(
+    sample_index: Index, model: Embedder, question: str, title: str
+) -> None:
+    answer = ask(sample_index, model, question)
+    assert answer.kind == ANSWERED and first_title(answer) == title
+
+
 def test_what_is_copd_does_not_repeat_itself(sample_index: Index, model: Embedder) -> None:
     answer = ask(sample_index, model, "what is copd")
     assert answer.kind == ANSWERED and first_title(answer) == "COPD"
@@ -298,8 +323,12 @@ def test_the_seed_article_names_who_should_not_have_the_treatment(
 @pytest.mark.parametrize(
     ("question", "check"),
     [
-        # The Symptoms section lists thirst, hunger and urination; "Signs of type 1..." wins.
-        ("what are the early signs of type 2 diabetes", lambda a: "thirst" in a.quotes[0].text),
+        # Named by Rubella's synonym, which gains 0.1 (``retrieve.W_NAMED``): not enough to
+        # pass Measles, whose text says "measles" throughout.
+        (
+            "im 10 weeks pregnant and my nephew has german measles. could it hurt my baby?",
+            lambda a: first_title(a) == "Rubella",
+        ),
         ("best treatment for plantar fasciitis", lambda a: a.kind == ANSWERED),
         ("What are the treatments for Heart Block ?", lambda a: first_title(a) != "Heart Attack"),
         # Answered from Parkinson's Disease since the tenth session's policy, but with

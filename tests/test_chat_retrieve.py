@@ -8,7 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from medcite.chat import retrieve
 from medcite.chat.retrieve import (
+    W_NAMED,
     Filters,
     contact_share,
     demote_contact_details,
@@ -19,7 +21,7 @@ from medcite.chat.retrieve import (
 from medcite.index import layout, reader, store, vectors
 from medcite.index.errors import InputError
 from medcite.index.reader import EmbeddedIndex, Index, open_index
-from medcite.index.testing import CORPUS, FakeEmbedder, write_jsonl
+from medcite.index.testing import CORPUS, FakeEmbedder, article, write_jsonl
 from medcite.index.types import Document, Hit, Passage
 from medcite.ingest.pipeline import ingest
 from tests.support import STORES, served
@@ -110,7 +112,7 @@ def test_fusion_by_hand() -> None:
             return np.array([0.5 for _ in rowids])  # only asked for passages dense did not find
 
         def label_scores(self, query: np.ndarray, rowids: list[int]) -> np.ndarray:
-            return np.array([{1: 0.1, 2: 0.9, 3: 0.0}[r] for r in rowids])
+            return np.array([{1: 0.1, 2: 0.9, 3: 0.0, 4: 0.4}[r] for r in rowids])
 
     signals: dict[int, dict[str, float]] = {}
     fused = fuse(StubIndex(), np.zeros(2), [(1, 0.8), (2, 0.6)], [(3, 10.0), (1, 5.0)], signals)
@@ -118,6 +120,10 @@ def test_fusion_by_hand() -> None:
     assert [rowid for rowid, _ in fused] == [2, 1, 3]
     assert [score for _, score in fused] == pytest.approx([1.5, 1.05, 0.8])
     assert signals[3] == {"dense": 0.5, "label": 0.0}
+
+    # Passages of an article the query names gain W_NAMED, found by a retriever (2) or not (4).
+    fused = fuse(StubIndex(), np.zeros(2), [(1, 0.8), (2, 0.6)], [(3, 10.0)], {}, named={2, 4})
+    assert dict(fused) == pytest.approx({1: 0.9, 2: 1.5 + W_NAMED, 3: 0.8, 4: 0.5 + 0.4 + W_NAMED})
 
 
 def test_diversify_keeps_order_and_caps_each_article() -> None:
@@ -274,3 +280,51 @@ def test_a_list_of_addresses_falls_below_the_prose_it_outscored() -> None:
     assert [hit.passage.id for hit in ranked] == ["g2", "g1"]
     # One phone number in a paragraph costs a fraction of what a list of addresses costs.
     assert contact_share(PROSE) < contact_share(ADDRESSES) / 4
+
+
+@pytest.fixture(scope="module", params=STORES)
+def named_index(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Index:
+    root = tmp_path_factory.mktemp("named")
+    records = [
+        article(
+            "MEAS",
+            "Measles",
+            [("Overview", "Measles is a measles virus infection. Measles spreads in the air.")],
+        ),
+        article(
+            "RUB",
+            "Rubella",
+            [("Overview", "Rubella is an infection that causes a mild rash and fever.")],
+            synonyms=["German measles"],
+        ),
+    ]
+    ingest([write_jsonl(root / "corpus.jsonl", records)], root / "ix", FakeEmbedder())
+    return served(root / "ix", request.param)
+
+
+def test_an_article_named_by_a_synonym_gains_in_the_search(
+    named_index: Index, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # "German measles" is Rubella's synonym in the corpus; its text never says "measles", so
+    # the word alone finds the Measles article first. (The fake embedder's cosines are far
+    # apart, so the gain is made large enough to show here; ``test_fusion_by_hand`` checks
+    # its size.)
+    monkeypatch.setattr(retrieve, "W_NAMED", 1.0)
+    assert search(named_index, FakeEmbedder(), "measles", k=2)[0].passage.doc_id == "MEAS"
+    hits = search(named_index, FakeEmbedder(), "my nephew has german measles", k=2)
+    assert [hit.passage.doc_id for hit in hits] == ["RUB", "MEAS"]
+
+
+@pytest.mark.parametrize(
+    ("filters", "kept"),
+    [
+        (Filters(doc_ids=("MEAS",)), {"MEAS"}),
+        (Filters(sources=("nowhere",)), set()),
+    ],
+)
+def test_a_named_article_outside_the_filters_is_not_searched(
+    named_index: Index, monkeypatch: pytest.MonkeyPatch, filters: Filters, kept: set[str]
+) -> None:
+    monkeypatch.setattr(retrieve, "W_NAMED", 1.0)
+    hits = search(named_index, FakeEmbedder(), "german measles", k=2, filters=filters)
+    assert {hit.passage.doc_id for hit in hits} == kept
