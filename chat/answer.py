@@ -255,7 +255,9 @@ def ask(
         meaning = sentence_similarity(embedder, query_vector, index.stored_vectors)
         # Sentences whose vectors ingest stored cost nothing to score: score them all.
         budget = None if index.stores_sentences else MEANING_SENTENCES
-        windows = select_windows(hits, weights, meaning=meaning, budget=budget)
+        windows = select_windows(
+            hits, weights, meaning=meaning, budget=budget, sign_offs=index.sign_offs
+        )
         quotes, citations = _quoted(_answering_each_part(index, embedder, searched, windows))
     if emergency is not None:
         # The urgent reply comes first; the quotes follow for a reader who was asking in
@@ -320,7 +322,7 @@ def _answering_each_part(
         )
         for part, vector in zip(parts, embedder.embed_batch(parts), strict=True)
     ]
-    return with_answers_to_parts(windows, article, scoring)
+    return with_answers_to_parts(windows, article, scoring, sign_offs=index.sign_offs)
 
 
 def _quoted(windows: list[Window]) -> tuple[tuple[Quote, ...], tuple[Citation, ...]]:

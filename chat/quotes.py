@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
 
 from medcite.index.embedder import Embedder
+from medcite.index.signoffs import normalised
 from medcite.index.text import sentence_spans, terms, topic_terms, word_spans
 from medcite.index.types import Hit
 
@@ -104,13 +105,15 @@ def best_window(
     max_words: int = MAX_QUOTE_WORDS,
     meaning: Meaning | None = None,
     budget: int | None = MEANING_SENTENCES,
+    sign_offs: Collection[str] = frozenset(),
 ) -> Window:
     """The run of up to three sentences of ``hit`` that covers most of the question's weight.
 
     Words of the article's title count only when the question has no others: every sentence
     of the glaucoma article is about glaucoma, so in "how is glaucoma treated?" it is
-    "treated" that tells the sentences apart. Earlier sentences win ties."""
-    scored = _scored_windows(hit, weights, max_words, meaning, budget)
+    "treated" that tells the sentences apart. Earlier sentences win ties. ``sign_offs`` (the
+    index's, ``medcite.index.signoffs``) are never quoted."""
+    scored = _scored_windows(hit, weights, max_words, meaning, budget, sign_offs)
     if scored is None:
         return _whole(hit)
     windows, spans, sentence_words = scored
@@ -123,11 +126,12 @@ def best_windows(
     max_words: int = MAX_QUOTE_WORDS,
     meaning: Meaning | None = None,
     budget: int | None = MEANING_SENTENCES,
+    sign_offs: Collection[str] = frozenset(),
 ) -> list[Window]:
     """``best_window`` run on to the sentences after it (``_with_context``), then the best
     window of the same passage that shares no sentence with it, when that scores at least
     ``SECOND_SHARE`` of the first (one more quote from what answers, at no extra model run)."""
-    scored = _scored_windows(hit, weights, max_words, meaning, budget)
+    scored = _scored_windows(hit, weights, max_words, meaning, budget, sign_offs)
     if scored is None:
         return [_whole(hit)]
     windows, spans, sentence_words = scored
@@ -161,6 +165,7 @@ def _scored_windows(
     max_words: int,
     meaning: Meaning | None,
     budget: int | None = MEANING_SENTENCES,
+    sign_offs: Collection[str] = frozenset(),
 ) -> tuple[list[Window], list[tuple[int, int]], list[int]] | None:
     """Every run of up to three sentences of ``hit``, scored, with the passage's sentence
     spans and word counts; None for a passage with no quotable sentence. ``budget`` caps the
@@ -182,8 +187,11 @@ def _scored_windows(
     sentence_words = [len(sentence.split()) for sentence in sentences]
     # A sentence that asks a question (many articles open by repeating theirs) answers
     # nothing, and an aside in brackets ("(Watch the video to learn how exercise helped...")
-    # is not what was asked: neither is quoted.
-    unquotable = [sentence[-1] == "?" or sentence[0] == "(" for sentence in sentences]
+    # is not what was asked, nor is the publisher's sign-off: none of them is quoted.
+    unquotable = [
+        sentence[-1] == "?" or sentence[0] == "(" or normalised(sentence) in sign_offs
+        for sentence in sentences
+    ]
     # A list item torn from its list ("- flu, common cold") makes a poor opening.
     items = [sentence[0] in "-•*" for sentence in sentences]
     similar = [0.0] * len(spans)
@@ -326,20 +334,25 @@ def select_windows(
     candidates: int = 3,
     meaning: Meaning | None = None,
     budget: int | None = MEANING_SENTENCES,
+    sign_offs: Collection[str] = frozenset(),
 ) -> list[Window]:
-    """The first quote comes from the best-ranked passage, with a second from the same passage
-    when one scores nearly as well (``best_windows``); then, up to ``max_quotes``, quotes from
-    the next passages when they cover the question nearly as well and are from other
-    sections."""
+    """The first quote comes from the best-ranked passage with a quotable sentence, with a
+    second from the same passage when one scores nearly as well (``best_windows``); then, up
+    to ``max_quotes``, quotes from the next passages when they cover the question nearly as
+    well and are from other sections. ``sign_offs`` are never quoted."""
     if not hits:
         return []
+    # A passage holding nothing but a sign-off ("NIH: National Institute of Arthritis and
+    # Musculoskeletal and Skin Diseases") was quoted whole as the answer.
+    quotable = [h for h in hits if _scored_windows(h, {}, MAX_QUOTE_WORDS, None, 0, sign_offs)]
+    hits = quotable or list(hits)
     # Only the first quote, the one that must answer, is chosen by meaning. With sentence
     # vectors stored, scoring the next passages' sentences too costs nothing, but on the 983
     # spent answerable real-style questions it raised gold-span recall (0.371 to 0.415-0.422)
     # by quoting more, at a quote precision of 0.58-0.60 instead of 0.71; and taking the first
     # quote from the best of the top article's passages, not the first passage, moved 5 of 983.
-    chosen = best_windows(hits[0], weights, meaning=meaning, budget=budget)
-    for window in [best_window(hit, weights) for hit in hits[1:candidates]]:
+    chosen = best_windows(hits[0], weights, meaning=meaning, budget=budget, sign_offs=sign_offs)
+    for window in [best_window(hit, weights, sign_offs=sign_offs) for hit in hits[1:candidates]]:
         if len(chosen) >= max_quotes:
             break
         same_section = any(
@@ -359,6 +372,7 @@ def with_answers_to_parts(
     article: Sequence[Hit],
     parts: Sequence[tuple[dict[str, float], Meaning]],
     max_quotes: int = 3,
+    sign_offs: Collection[str] = frozenset(),
 ) -> list[Window]:
     """``chosen`` (the first quote first) with a quote for each part of a message that asks
     several things ("is glaucoma treated? will I go blind?"): for each part (its weights and
@@ -374,7 +388,10 @@ def with_answers_to_parts(
         return []
     extra = [
         max(
-            (best_window(hit, weights, meaning=meaning, budget=None) for hit in article),
+            (
+                best_window(hit, weights, meaning=meaning, budget=None, sign_offs=sign_offs)
+                for hit in article
+            ),
             key=lambda w: w.score,
         )
         for weights, meaning in parts

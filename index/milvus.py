@@ -470,6 +470,7 @@ class MilvusIndex(Index):
         self._speller = None
         self._title_phrases = None
         self._names = None
+        self._sign_offs = None
         self._rows: dict[int, dict[str, Any]] = {}
         generation = served_generation(client, name)
         if generation is None:

@@ -22,6 +22,7 @@ from medcite.index.errors import (
     MedciteError,
 )
 from medcite.index.naming import Names, names_of, synonyms_of
+from medcite.index.signoffs import TAIL_CHARS, last_sentence, sign_offs
 from medcite.index.spelling import Speller, everyday_words
 from medcite.index.text import STOPWORDS, stem, words
 from medcite.index.types import Document, Hit, Passage
@@ -47,7 +48,7 @@ class Index:
     manifest and the vocabulary (idf weights, spelling, which query words are too common to
     search for). Subclasses set ``root``, ``directory`` (the generation's local directory, or
     None), ``manifest`` and ``vocabulary``, and ``_stem_df``, ``_speller``,
-    ``_title_phrases`` and ``_names`` to None."""
+    ``_title_phrases``, ``_names`` and ``_sign_offs`` to None."""
 
     root: Path | str
     directory: Path | None
@@ -57,6 +58,7 @@ class Index:
     _speller: Speller | None
     _title_phrases: frozenset[str] | None
     _names: Names | None
+    _sign_offs: frozenset[str] | None
 
     @property
     def speller(self) -> Speller:
@@ -90,6 +92,20 @@ class Index:
             document = self.document(doc_id)
             out.append((doc_id, title, synonyms_of(document.meta()) if document else ()))
         return out
+
+    @property
+    def sign_offs(self) -> frozenset[str]:
+        """The lines that end many articles and say who published them, never quoted
+        (``medcite.index.signoffs``), read from the store once."""
+        if self._sign_offs is None:
+            self._sign_offs = sign_offs(last_sentence(t) for t in self.document_tails(TAIL_CHARS))
+        return self._sign_offs
+
+    def document_tails(self, chars: int) -> list[str]:
+        """The last ``chars`` characters of every document. This reads each document whole; a
+        store that can read their ends alone does so."""
+        documents = (self.document(doc_id) for doc_id, _ in self.titles())
+        return [document.text[-chars:] for document in documents if document is not None]
 
     def names_an_article(self, text: str) -> bool:
         """Whether ``text`` names an article by its whole title ("croup", "type 2 diabetes"):
@@ -261,6 +277,7 @@ class EmbeddedIndex(Index):
     _speller: Speller | None = None
     _title_phrases: frozenset[str] | None = None
     _names: Names | None = None
+    _sign_offs: frozenset[str] | None = None
     _pool: queue.Queue[sqlite3.Connection] = field(default_factory=queue.Queue)
     _opened: list[sqlite3.Connection] = field(default_factory=list)
 
@@ -389,6 +406,10 @@ class EmbeddedIndex(Index):
     def article_names(self) -> list[tuple[str, str, tuple[str, ...]]]:
         with self.connection() as conn:
             return store.article_names(conn)
+
+    def document_tails(self, chars: int) -> list[str]:
+        with self.connection() as conn:
+            return store.document_tails(conn, chars)
 
     def close(self) -> None:
         for conn in self._opened:

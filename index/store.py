@@ -470,6 +470,11 @@ def sources(conn: sqlite3.Connection) -> list[tuple[str, int]]:
     return [(row[0], row[1]) for row in rows]
 
 
+def document_tails(conn: sqlite3.Connection, chars: int) -> list[str]:
+    """The last ``chars`` characters of every document's text."""
+    return [row[0] for row in conn.execute("SELECT substr(text, ?) FROM documents", (-chars,))]
+
+
 def article_names(conn: sqlite3.Connection) -> list[tuple[str, str, tuple[str, ...]]]:
     """(id, title, synonyms) of every document, by id: the names patients call articles by."""
     out = []

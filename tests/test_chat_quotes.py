@@ -8,6 +8,7 @@ import numpy as np
 
 from medcite.chat.quotes import (
     MEANING_SENTENCES,
+    Window,
     asked_about,
     best_window,
     select_windows,
@@ -49,6 +50,31 @@ def test_a_sentence_that_introduces_a_list_keeps_its_items() -> None:
 def test_question_sentences_are_not_quoted() -> None:
     text = "What is glaucoma? Glaucoma is a group of eye diseases."
     assert quoted(hit(text), {"glaucoma": 1.0}) == "Glaucoma is a group of eye diseases."
+
+
+SIGN_OFF = "NIH: National Eye Institute"
+
+
+def test_a_sign_off_is_never_quoted() -> None:
+    text = f"Laser surgery lowers eye pressure. It takes minutes. {SIGN_OFF}"
+    windows = select_windows([hit(text)], {"laser": 1.0, "minute": 1.0}, sign_offs={SIGN_OFF})
+    assert [hit_text(w) for w in windows] == [
+        "Laser surgery lowers eye pressure. It takes minutes."
+    ]
+    # Without it, the quote runs on to the end of the passage.
+    windows = select_windows([hit(text)], {"laser": 1.0, "minute": 1.0})
+    assert hit_text(windows[0]).endswith(SIGN_OFF)
+
+
+def test_a_passage_holding_only_a_sign_off_gives_no_first_quote() -> None:
+    hits = [hit(SIGN_OFF, section="d#2"), hit("Glaucoma damages the optic nerve.", section="d#1")]
+    windows = select_windows(hits, {"glaucoma": 1.0}, sign_offs={SIGN_OFF})
+    assert hit_text(windows[0]) == "Glaucoma damages the optic nerve."
+
+
+def hit_text(window: Window) -> str:
+    passage = window.hit.passage
+    return passage.text[window.start - passage.start : window.end - passage.start]
 
 
 def test_the_same_words_from_two_articles_are_quoted_once() -> None:

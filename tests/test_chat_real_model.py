@@ -47,6 +47,8 @@ TOPICS = {
     "Rubella",
     "Measles",
     "Diabetes Type 2",
+    # Its last passage holds little but the publisher's sign-off.
+    "Scleroderma",
 }
 
 pytestmark = pytest.mark.slow
@@ -278,6 +280,15 @@ def test_a_question_naming_an_article_by_title_or_synonym_is_answered_from_it(
 ) -> None:
     answer = ask(sample_index, model, question)
     assert answer.kind == ANSWERED and first_title(answer) == title
+
+
+def test_the_publishers_sign_off_is_never_quoted(sample_index: Index, model: Embedder) -> None:
+    # The whole answer was "NIH: National Institute of Arthritis and Musculoskeletal and Skin
+    # Diseases", the line that ends the article, until sign-offs were learned from the corpus.
+    answer = ask(sample_index, model, "my aunt has sclerodrema. what is that")
+    assert answer.kind == ANSWERED and first_title(answer) == "Scleroderma"
+    assert "NIH:" in sample_index.document(answer.quotes[0].doc_id).text
+    assert all("NIH:" not in quote.text for quote in answer.quotes)
 
 
 def test_what_is_copd_does_not_repeat_itself(sample_index: Index, model: Embedder) -> None:

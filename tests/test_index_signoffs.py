@@ -1,0 +1,49 @@
+"""Sign-offs learned from the corpus (``medcite.index.signoffs``)."""
+
+from __future__ import annotations
+
+import pytest
+
+from medcite.index.reader import Index
+from medcite.index.signoffs import last_sentence, sign_offs
+from medcite.index.testing import FakeEmbedder, article, write_jsonl
+from medcite.ingest.pipeline import ingest
+from tests.support import STORES, served
+
+
+def test_last_sentence_is_the_line_that_ends_the_text() -> None:
+    text = "Pinkeye spreads easily.\n\nWash your hands often. NIH: National Eye Institute"
+    assert last_sentence(text) == "NIH: National Eye Institute"
+    assert last_sentence("") == ""
+
+
+def test_a_short_line_ending_several_articles_is_a_sign_off() -> None:
+    endings = [
+        "NIH: National Eye Institute",
+        "NIH: National Eye Institute",
+        "NIH: National Eye Institute",
+        "Centers for Disease Control and Prevention",  # ends only two articles
+        "Centers for Disease Control and Prevention",
+        "Treatment depends on the cause.",  # a sentence, not a line: it says something
+        "Treatment depends on the cause.",
+        "Treatment depends on the cause.",
+        "Ask your doctor which of these many treatments would suit you best given your age",
+        "Ask your doctor which of these many treatments would suit you best given your age",
+        "Ask your doctor which of these many treatments would suit you best given your age",
+    ]
+    assert sign_offs(endings) == {"NIH: National Eye Institute"}
+
+
+@pytest.fixture(scope="module", params=STORES)
+def signed_index(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Index:
+    root = tmp_path_factory.mktemp("signed")
+    records = [
+        article(f"D{n}", f"Topic {n}", [("Overview", f"Topic {n} is common.\n\nNIH: Institute")])
+        for n in range(3)
+    ] + [article("E", "Other", [("Overview", "Other is rare. NIH: Another Office")])]
+    ingest([write_jsonl(root / "corpus.jsonl", records)], root / "ix", FakeEmbedder())
+    return served(root / "ix", request.param)
+
+
+def test_an_index_learns_its_sign_offs_from_its_articles(signed_index: Index) -> None:
+    assert signed_index.sign_offs == {"NIH: Institute"}
