@@ -41,6 +41,7 @@ from medcite.index import layout, store
 from medcite.index.errors import IndexCorruptError, IndexMissingError, MedciteError
 from medcite.index.naming import synonyms_of
 from medcite.index.reader import Index
+from medcite.index.signoffs import TAIL_CHARS, last_sentence, sign_offs
 from medcite.index.types import Document, Passage, Section
 
 # Rows per insert call, and the most rows one query returns.
@@ -288,6 +289,12 @@ def _meta_rows(
         return {"key": key, "group": group, "part": part, "value": value, "fields": {}}
 
     yield record("manifest", "manifest", json.dumps(manifest.to_json())) | {"vector": zero}
+    # Read here, where SQLite gives each document's end alone: a served collection would have
+    # to read every document's text to find them.
+    endings = (last_sentence(tail) for tail in store.document_tails(conn, TAIL_CHARS))
+    found = json.dumps(sorted(sign_offs(endings)))
+    if len(found) <= WORDS_PART_CHARS:  # else (never seen) they are found on first use
+        yield record("sign_offs", "sign_offs", found) | {"vector": zero}
     if policy is not None:
         yield record("policy", "policy", policy) | {"vector": zero}
     vocabulary = sorted(store.word_frequencies(conn).items())
@@ -482,7 +489,9 @@ class MilvusIndex(Index):
         try:
             for collection in self.collections.values():
                 client.load_collection(collection)
-            meta = self._query("meta", 'group in ["manifest", "policy", "words"]', ["*"])
+            meta = self._query(
+                "meta", 'group in ["manifest", "policy", "words", "sign_offs"]', ["*"]
+            )
             documents = self._query("documents", "part == 0", ["group", "fields"])
         except MedciteError:
             raise
@@ -497,6 +506,9 @@ class MilvusIndex(Index):
             json.loads(by_key["manifest"]["value"]), f"Milvus {self.collections['meta']}"
         )
         self._policy = by_key["policy"]["value"] if "policy" in by_key else None
+        # A collection published before sign-offs were stored finds them on first use.
+        if "sign_offs" in by_key:
+            self._sign_offs = frozenset(json.loads(by_key["sign_offs"]["value"]))
         self.vocabulary = {}
         for row in sorted((r for r in meta if r["group"] == "words"), key=lambda r: r["part"]):
             self.vocabulary.update(json.loads(row["value"]))

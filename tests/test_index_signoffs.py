@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from medcite.index.reader import Index
@@ -47,3 +49,20 @@ def signed_index(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
 
 def test_an_index_learns_its_sign_offs_from_its_articles(signed_index: Index) -> None:
     assert signed_index.sign_offs == {"NIH: Institute"}
+
+
+def test_a_published_milvus_index_reads_its_sign_offs_without_reading_documents(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    records = [
+        article(f"D{n}", f"Topic {n}", [("Overview", f"Topic {n} is common.\n\nNIH: Institute")])
+        for n in range(3)
+    ]
+    ingest([write_jsonl(tmp_path / "corpus.jsonl", records)], tmp_path / "ix", FakeEmbedder())
+    index = served(tmp_path / "ix", "milvus")
+
+    def no_documents(self: Index, chars: int) -> list[str]:
+        raise AssertionError("read every document")
+
+    monkeypatch.setattr(Index, "document_tails", no_documents)
+    assert index.sign_offs == {"NIH: Institute"}
