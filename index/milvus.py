@@ -41,7 +41,7 @@ from medcite.index import layout, store
 from medcite.index.errors import IndexCorruptError, IndexMissingError, MedciteError
 from medcite.index.naming import synonyms_of
 from medcite.index.reader import Index
-from medcite.index.signoffs import TAIL_CHARS, last_sentence, sign_offs
+from medcite.index.signoffs import TAIL_CHARS, sign_offs
 from medcite.index.types import Document, Passage, Section
 
 # Rows per insert call, and the most rows one query returns.
@@ -291,8 +291,7 @@ def _meta_rows(
     yield record("manifest", "manifest", json.dumps(manifest.to_json())) | {"vector": zero}
     # Read here, where SQLite gives each document's end alone: a served collection would have
     # to read every document's text to find them.
-    endings = (last_sentence(tail) for tail in store.document_tails(conn, TAIL_CHARS))
-    found = json.dumps(sorted(sign_offs(endings)))
+    found = json.dumps(sorted(sign_offs(store.document_tails(conn, TAIL_CHARS))))
     if len(found) <= WORDS_PART_CHARS:  # else (never seen) they are found on first use
         yield record("sign_offs", "sign_offs", found) | {"vector": zero}
     if policy is not None:

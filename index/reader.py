@@ -22,7 +22,7 @@ from medcite.index.errors import (
     MedciteError,
 )
 from medcite.index.naming import Names, names_of, synonyms_of
-from medcite.index.signoffs import TAIL_CHARS, last_sentence, sign_offs
+from medcite.index.signoffs import TAIL_CHARS, sign_offs
 from medcite.index.spelling import Speller, everyday_words
 from medcite.index.text import STOPWORDS, stem, words
 from medcite.index.types import Document, Hit, Passage
@@ -98,7 +98,7 @@ class Index:
         """The lines that end many articles and say who published them, never quoted
         (``medcite.index.signoffs``), read from the store once."""
         if self._sign_offs is None:
-            self._sign_offs = sign_offs(last_sentence(t) for t in self.document_tails(TAIL_CHARS))
+            self._sign_offs = sign_offs(self.document_tails(TAIL_CHARS))
         return self._sign_offs
 
     def document_tails(self, chars: int) -> list[str]:

@@ -37,7 +37,9 @@ def last_sentence(text: str) -> str:
     return normalised(tail[spans[-1][0] : spans[-1][1]]) if spans else ""
 
 
-def sign_offs(endings: Iterable[str]) -> frozenset[str]:
-    """The sign-offs among the documents' last sentences (``last_sentence``), normalised."""
+def sign_offs(tails: Iterable[str]) -> frozenset[str]:
+    """The sign-offs among the documents' last sentences, normalised; ``tails`` are the
+    documents' last ``TAIL_CHARS`` characters (or their whole texts)."""
+    endings = (last_sentence(tail) for tail in tails)
     counts = Counter(s for s in endings if s and len(s.split()) <= MAX_WORDS and s[-1] not in ".?!")
     return frozenset(s for s, n in counts.items() if n >= MIN_DOCUMENTS)
