@@ -88,12 +88,13 @@ def named_articles(text: str, names: Names) -> frozenset[str]:
     """The doc ids of the articles ``text`` names (see the module docstring)."""
     tokens = [m.group(0) for m in word_matches(text)]
     lower = [t.lower() for t in tokens]
+    stems = [stem(t) for t in lower]  # each word stemmed once, not once per phrase
     found: list[tuple[int, int, frozenset[str]]] = []  # (start, end, doc ids)
     for i, token in enumerate(tokens):
         if token in names.acronyms:
             found.append((i, i + 1, names.acronyms[token]))
         for j in range(i + 1, min(i + NAME_WORDS, len(tokens)) + 1):
-            for key in {_key(lower[i:j]), _key(["".join(lower[i:j])])}:
+            for key in {" ".join(stems[i:j]), stem("".join(lower[i:j]))}:
                 if key in names.phrases:
                     found.append((i, j, names.phrases[key]))
     kept: set[str] = set()
