@@ -21,7 +21,7 @@ from medcite.index.errors import (
     IndexMissingError,
     MedciteError,
 )
-from medcite.index.naming import Names, names_of, synonyms_of
+from medcite.index.naming import Names, names_of
 from medcite.index.signoffs import TAIL_CHARS, sign_offs
 from medcite.index.spelling import Speller, everyday_words
 from medcite.index.text import STOPWORDS, stem, words
@@ -85,13 +85,8 @@ class Index:
         return self._names
 
     def article_names(self) -> list[tuple[str, str, tuple[str, ...]]]:
-        """(id, title, synonyms) of every document. This reads each document whole; a store
-        that can read the titles and synonyms alone does so."""
-        out = []
-        for doc_id, title in self.titles():
-            document = self.document(doc_id)
-            out.append((doc_id, title, synonyms_of(document.meta()) if document else ()))
-        return out
+        """(id, title, synonyms) of every document."""
+        raise NotImplementedError
 
     @property
     def sign_offs(self) -> frozenset[str]:
