@@ -36,14 +36,17 @@ def test_a_short_line_ending_several_articles_is_a_sign_off() -> None:
     assert sign_offs(endings) == {"NIH: National Eye Institute"}
 
 
+# Three articles end with one line, a fourth with another: the first is a sign-off.
+SIGNED = [
+    article(f"D{n}", f"Topic {n}", [("Overview", f"Topic {n} is common.\n\nNIH: Institute")])
+    for n in range(3)
+] + [article("E", "Other", [("Overview", "Other is rare. NIH: Another Office")])]
+
+
 @pytest.fixture(scope="module", params=STORES)
 def signed_index(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Index:
     root = tmp_path_factory.mktemp("signed")
-    records = [
-        article(f"D{n}", f"Topic {n}", [("Overview", f"Topic {n} is common.\n\nNIH: Institute")])
-        for n in range(3)
-    ] + [article("E", "Other", [("Overview", "Other is rare. NIH: Another Office")])]
-    ingest([write_jsonl(root / "corpus.jsonl", records)], root / "ix", FakeEmbedder())
+    ingest([write_jsonl(root / "corpus.jsonl", SIGNED)], root / "ix", FakeEmbedder())
     return served(root / "ix", request.param)
 
 
@@ -54,11 +57,7 @@ def test_an_index_learns_its_sign_offs_from_its_articles(signed_index: Index) ->
 def test_a_published_milvus_index_reads_its_sign_offs_without_reading_documents(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    records = [
-        article(f"D{n}", f"Topic {n}", [("Overview", f"Topic {n} is common.\n\nNIH: Institute")])
-        for n in range(3)
-    ]
-    ingest([write_jsonl(tmp_path / "corpus.jsonl", records)], tmp_path / "ix", FakeEmbedder())
+    ingest([write_jsonl(tmp_path / "corpus.jsonl", SIGNED)], tmp_path / "ix", FakeEmbedder())
     index = served(tmp_path / "ix", "milvus")
 
     def no_documents(self: Index, chars: int) -> list[str]:
