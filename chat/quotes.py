@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from medcite.index.embedder import Embedder
-from medcite.index.signoffs import normalised
+from medcite.index.signoffs import sign_off_at
 from medcite.index.text import sentence_spans, terms, topic_terms, word_spans
 from medcite.index.types import Hit
 
@@ -171,7 +171,9 @@ def _scored_windows(
     spans and word counts; None for a passage with no quotable sentence. ``budget`` caps the
     sentences scored by meaning (None: all, when their vectors are stored)."""
     passage = hit.passage
-    spans = [(passage.start + s, passage.start + e) for s, e in sentence_spans(passage.text)]
+    spans = [
+        (passage.start + s, passage.start + e) for s, e in _signed_off(passage.text, sign_offs)
+    ]
     title_terms = {_root(t) for t in terms(hit.title)}
     roots: dict[str, float] = {}
     for term, weight in weights.items():
@@ -225,10 +227,23 @@ def _scored_windows(
     return (windows, spans, sentence_words) if windows else None
 
 
+def _signed_off(text: str, sign_offs: Collection[str]) -> list[tuple[int, int]]:
+    """The sentence spans of ``text``, each ending before a sign-off glued to its end ("- Get
+    enough exercise NIH: National Heart, Lung, and Blood Institute"): 29 quotes of the 2,231
+    spent real-style questions ended with one."""
+    spans = []
+    for start, end in sentence_spans(text):
+        cut = sign_off_at(text[start:end], sign_offs)
+        if cut:
+            end = start + len(text[start : start + cut].rstrip())
+        spans.append((start, end))
+    return spans
+
+
 def _unquotable(sentence: str, sign_offs: Collection[str]) -> bool:
     """A question (many articles open by repeating theirs), an aside in brackets, or a
     publisher's sign-off: never quoted."""
-    return sentence[-1] == "?" or sentence[0] == "(" or normalised(sentence) in sign_offs
+    return sentence[-1] == "?" or sentence[0] == "(" or sign_off_at(sentence, sign_offs) == 0
 
 
 def _quotable(hit: Hit, sign_offs: Collection[str]) -> bool:

@@ -66,6 +66,13 @@ def test_a_sign_off_is_never_quoted() -> None:
     assert hit_text(windows[0]).endswith(SIGN_OFF)
 
 
+def test_a_quote_stops_before_a_sign_off_glued_to_its_last_sentence() -> None:
+    text = f"Laser surgery lowers eye pressure. - Eye drops - Laser surgery {SIGN_OFF}"
+    windows = select_windows([hit(text)], {"laser": 1.0, "drop": 1.0}, sign_offs={SIGN_OFF})
+    assert hit_text(windows[0]).endswith("- Laser surgery")
+    assert all(SIGN_OFF not in hit_text(w) for w in windows)
+
+
 def test_a_passage_holding_only_a_sign_off_gives_no_first_quote() -> None:
     hits = [hit(SIGN_OFF, section="d#2"), hit("Glaucoma damages the optic nerve.", section="d#1")]
     windows = select_windows(hits, {"glaucoma": 1.0}, sign_offs={SIGN_OFF})

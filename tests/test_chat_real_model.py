@@ -282,13 +282,24 @@ def test_a_question_naming_an_article_by_title_or_synonym_is_answered_from_it(
     assert answer.kind == ANSWERED and first_title(answer) == title
 
 
-def test_the_publishers_sign_off_is_never_quoted(sample_index: Index, model: Embedder) -> None:
-    # The whole answer was "NIH: National Institute of Arthritis and Musculoskeletal and Skin
-    # Diseases", the line that ends the article, until sign-offs were learned from the corpus.
-    answer = ask(sample_index, model, "my aunt has sclerodrema. what is that")
-    assert answer.kind == ANSWERED and first_title(answer) == "Scleroderma"
-    assert "NIH:" in sample_index.document(answer.quotes[0].doc_id).text
-    assert all("NIH:" not in quote.text for quote in answer.quotes)
+@pytest.mark.parametrize(
+    ("question", "title"),
+    [
+        # The whole answer was "NIH: National Institute of Arthritis and Musculoskeletal and
+        # Skin Diseases", the line that ends the article, until sign-offs were learned.
+        ("my aunt has sclerodrema. what is that", "Scleroderma"),
+        # Its list of who is at risk ran into "Centers for Disease Control and Prevention".
+        ("is fifth disease serious if you are pregnant", "Fifth Disease"),
+    ],
+)
+def test_the_publishers_sign_off_is_never_quoted(
+    sample_index: Index, model: Embedder, question: str, title: str
+) -> None:
+    answer = ask(sample_index, model, question)
+    assert answer.kind == ANSWERED and first_title(answer) == title
+    ending = sample_index.document(answer.quotes[0].doc_id).text.rstrip()
+    assert any(ending.endswith(line) for line in sample_index.sign_offs)
+    assert not any(line in quote.text for quote in answer.quotes for line in sample_index.sign_offs)
 
 
 def test_what_is_copd_does_not_repeat_itself(sample_index: Index, model: Embedder) -> None:

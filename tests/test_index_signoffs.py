@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from medcite.index.reader import Index
-from medcite.index.signoffs import last_sentence, sign_offs
+from medcite.index.signoffs import last_sentence, sign_off_at, sign_offs, written_like_a_name
 from medcite.index.testing import FakeEmbedder, article, write_jsonl
 from medcite.ingest.pipeline import ingest
 from tests.support import STORES, served
@@ -24,8 +24,8 @@ def test_a_short_line_ending_several_articles_is_a_sign_off() -> None:
         "NIH: National Eye Institute",
         "NIH: National Eye Institute",
         "NIH: National Eye Institute",
-        "Centers for Disease Control and Prevention",  # ends only two articles
-        "Centers for Disease Control and Prevention",
+        "- Eat more fiber",  # ends only two articles
+        "- Eat more fiber",
         "Treatment depends on the cause.",  # a sentence, not a line: it says something
         "Treatment depends on the cause.",
         "Treatment depends on the cause.",
@@ -36,11 +36,30 @@ def test_a_short_line_ending_several_articles_is_a_sign_off() -> None:
     assert sign_offs(endings) == {"NIH: National Eye Institute"}
 
 
+def test_a_line_written_like_a_name_is_a_sign_off_even_when_it_ends_one_article() -> None:
+    # In the quickstart corpus 24 agency lines end fewer than three articles each.
+    endings = ["Bureau of Labor Statistics", "September 2014", "Most people recover"]
+    assert sign_offs(endings) == {"Bureau of Labor Statistics"}
+    assert written_like_a_name("Dept. of Health and Human Services, Office on Women's Health")
+    assert not written_like_a_name("- Palliative Care")  # a list item
+    assert not written_like_a_name("Pseudohypoparathyroidism type 1A")
+    assert not written_like_a_name("Genetics")  # one word could be anything
+
+
+def test_a_sign_off_glued_to_the_end_of_a_sentence_is_found() -> None:
+    known = {"NIH: National Institute on Drug Abuse", "National Institute on Drug Abuse"}
+    sentence = "- Aggressive behavior NIH: National Institute on Drug Abuse"
+    assert sentence[sign_off_at(sentence, known) :] == "NIH: National Institute on Drug Abuse"
+    assert sign_off_at("NIH: National Institute on Drug Abuse", known) == 0
+    assert sign_off_at("Abuse of drugs harms the National Institute on Drug Abuse.", known) is None
+    assert sign_off_at("- Aggressive behavior", known) is None
+
+
 # Three articles end with one line, a fourth with another: the first is a sign-off.
 SIGNED = [
     article(f"D{n}", f"Topic {n}", [("Overview", f"Topic {n} is common.\n\nNIH: Institute")])
     for n in range(3)
-] + [article("E", "Other", [("Overview", "Other is rare. NIH: Another Office")])]
+] + [article("E", "Other", [("Overview", "Other is rare. More on rashes")])]
 
 
 @pytest.fixture(scope="module", params=STORES)
