@@ -12,6 +12,8 @@ import re
 from collections import defaultdict
 from collections.abc import Collection, Mapping
 
+from wordfreq import zipf_frequency
+
 from medcite.index.text import stem
 
 _WORD = re.compile(r"[A-Za-z]+")
@@ -22,6 +24,8 @@ RARE_RATIO = 20  # a rare known word gives way only to a neighbour this many tim
 # A word this long is a correction however few passages use it ("plurisy" is "pleurisy", in
 # two passages): long words have few neighbours, so a near one is what was meant.
 LONG_WORD = 8
+# Once in a million words of English (wordfreq's Zipf scale: log10 of uses per billion).
+COMMON_ZIPF = 3.0
 
 
 def edit_distance(a: str, b: str, limit: int) -> int:
@@ -144,6 +148,14 @@ class Speller:
     def unknown_words(self, text: str) -> list[str]:
         """Words of ``text`` (lower-cased) that the articles never use."""
         return [w for w in (m.lower() for m in _WORD.findall(text)) if w not in self.vocabulary]
+
+
+def common_english(word: str) -> bool:
+    """Whether ``word`` is used at least once in a million words of English writing
+    (``COMMON_ZIPF``, wordfreq's "small" list of about 29,000 words, from subtitles, books,
+    news and the web): "coworker", "chemo", "shorten", "instagram", though the model's
+    word pieces split them; not "psoriasis", "melatonin" or "lisinopril"."""
+    return zipf_frequency(word, "en", wordlist="small") >= COMMON_ZIPF
 
 
 @functools.cache

@@ -22,6 +22,7 @@ from medcite.chat.triage import make_triage
 from medcite.chat.types import ANSWERED, CLARIFY, EMERGENCY, NOT_COVERED, Topic, resolve_follow_up
 from medcite.index.errors import InputError
 from medcite.index.reader import Index, open_index
+from medcite.index.spelling import common_english
 from medcite.index.testing import CORPUS, FakeEmbedder, article, write_jsonl
 from medcite.index.types import Hit, Passage
 from medcite.ingest.pipeline import ingest
@@ -128,6 +129,17 @@ def test_another_form_of_an_everyday_word_is_not_a_strange_name(small_index: Ind
     for word in ("meds", "calmer", "messier", "heater", "regretting", "crawly", "competitively"):
         assert _evidence(small_index, f"glaucoma {word}").strange == 0.0, word
     for word in ("melatonin", "statins", "mody"):
+        assert _evidence(small_index, f"glaucoma {word}").strange == 1.0, word
+
+
+def test_a_word_common_in_english_is_not_a_strange_name(small_index: Index) -> None:
+    # "coworker", "chemo" and "skateboarding" are in no article and split into word pieces,
+    # yet they are a story's words, not a drug or a condition the index lacks.
+    for word in ("coworker", "chemo", "skateboarding"):
+        assert common_english(word)
+        assert _evidence(small_index, f"glaucoma {word}").strange == 0.0, word
+    for word in ("lisinopril", "psoriasis", "scleredema"):
+        assert not common_english(word)
         assert _evidence(small_index, f"glaucoma {word}").strange == 1.0, word
 
 
