@@ -13,7 +13,7 @@ import pytest
 from medcite.chat.answer import ask as ask_with_triage
 from medcite.chat.retrieve import search
 from medcite.chat.triage import make_triage
-from medcite.chat.types import ANSWERED, CLARIFY, NOT_COVERED
+from medcite.chat.types import ANSWERED, CLARIFY, NOT_COVERED, Answer
 from medcite.index.embedder import DEFAULT_KIND, Embedder, make_embedder
 from medcite.index.reader import Index, open_index
 from medcite.ingest.pipeline import ingest
@@ -136,18 +136,28 @@ def first_title(answer) -> str:  # type: ignore[no-untyped-def]
     return answer.citations[0].title if answer.citations else ""
 
 
+def answered_from(index: Index, model: Embedder, question: str, title: str) -> Answer:
+    """The answer to ``question``, checked to be an answer whose first citation is ``title``."""
+    answer = ask(index, model, question)
+    assert answer.kind == ANSWERED and first_title(answer) == title, (
+        answer.kind,
+        first_title(answer),
+    )
+    return answer
+
+
 def test_how_is_glaucoma_treated_quotes_a_treatment_not_a_heading(
     sample_index: Index, model: Embedder
 ) -> None:
-    answer = ask(sample_index, model, "how is glaucoma treated?")
-    assert answer.kind == ANSWERED and first_title(answer) == "Glaucoma"
+    answer = answered_from(sample_index, model, "how is glaucoma treated?", "Glaucoma")
     first = answer.quotes[0].text
     assert "treat" in first.lower() and not first.startswith("Surgery Laser")
 
 
 def test_an_aside_about_a_video_is_not_the_answer(sample_index: Index, model: Embedder) -> None:
-    answer = ask(sample_index, model, "what exercises help with osteoporosis")
-    assert answer.kind == ANSWERED and first_title(answer) == "Osteoporosis"
+    answer = answered_from(
+        sample_index, model, "what exercises help with osteoporosis", "Osteoporosis"
+    )
     assert "exercise" in answer.quotes[0].text.lower()
     assert not any(quote.text.startswith("(") for quote in answer.quotes)
 
@@ -178,8 +188,7 @@ def test_staff_search_for_glaucoma_does_not_open_with_addresses(
 def test_a_question_in_a_story_is_answered_from_its_article(
     sample_index: Index, model: Embedder, question: str, title: str, words: tuple[str, ...]
 ) -> None:
-    answer = ask(sample_index, model, question)
-    assert answer.kind == ANSWERED and first_title(answer) == title
+    answer = answered_from(sample_index, model, question, title)
     assert any(word in answer.quotes[0].text.lower() for word in words)
 
 
@@ -238,8 +247,7 @@ def test_a_misspelled_name_beside_a_pronoun_is_answered(
     sample_index: Index, model: Embedder
 ) -> None:
     # Before spelling, "glacoma" named nothing, and "it" made this a "which condition?".
-    answer = ask(sample_index, model, "what causes glacoma and how do they treat it")
-    assert answer.kind == ANSWERED and first_title(answer) == "Glaucoma"
+    answered_from(sample_index, model, "what causes glacoma and how do they treat it", "Glaucoma")
 
 
 def test_two_everyday_words_run_together_do_not_refuse_a_question(
@@ -250,8 +258,7 @@ def test_two_everyday_words_run_together_do_not_refuse_a_question(
     question = (
         "i have gout and my bloodwork came back with high uric acid, what foods should i avoid"
     )
-    answer = ask(sample_index, model, question)
-    assert answer.kind == ANSWERED and first_title(answer) == "Gout"
+    answered_from(sample_index, model, question, "Gout")
 
 
 def test_the_first_quote_runs_on_to_what_follows_the_sentence_it_opens_with(
@@ -260,8 +267,7 @@ def test_the_first_quote_runs_on_to_what_follows_the_sentence_it_opens_with(
     # Quoted "Flu almost never causes an upset stomach." alone until the fourteenth session;
     # the sentences after it say most people recover on their own. The sentence chosen is
     # still not the best start: an issue 10 example half right.
-    answer = ask(sample_index, model, "how long does the flu last")
-    assert answer.kind == ANSWERED and first_title(answer) == "Flu"
+    answer = answered_from(sample_index, model, "how long does the flu last", "Flu")
     assert "recover" in answer.quotes[0].text
 
 
@@ -278,8 +284,7 @@ def test_the_first_quote_runs_on_to_what_follows_the_sentence_it_opens_with(
 def test_a_question_naming_an_article_by_title_or_synonym_is_answered_from_it(
     sample_index: Index, model: Embedder, question: str, title: str
 ) -> None:
-    answer = ask(sample_index, model, question)
-    assert answer.kind == ANSWERED and first_title(answer) == title
+    answered_from(sample_index, model, question, title)
 
 
 @pytest.mark.parametrize(
@@ -295,16 +300,14 @@ def test_a_question_naming_an_article_by_title_or_synonym_is_answered_from_it(
 def test_the_publishers_sign_off_is_never_quoted(
     sample_index: Index, model: Embedder, question: str, title: str
 ) -> None:
-    answer = ask(sample_index, model, question)
-    assert answer.kind == ANSWERED and first_title(answer) == title
+    answer = answered_from(sample_index, model, question, title)
     ending = sample_index.document(answer.quotes[0].doc_id).text.rstrip()
     assert any(ending.endswith(line) for line in sample_index.sign_offs)
     assert not any(line in quote.text for quote in answer.quotes for line in sample_index.sign_offs)
 
 
 def test_what_is_copd_does_not_repeat_itself(sample_index: Index, model: Embedder) -> None:
-    answer = ask(sample_index, model, "what is copd")
-    assert answer.kind == ANSWERED and first_title(answer) == "COPD"
+    answer = answered_from(sample_index, model, "what is copd", "COPD")
     word_sets = [set(quote.text.lower().split()) for quote in answer.quotes]
     for i, a in enumerate(word_sets):
         for b in word_sets[i + 1 :]:
