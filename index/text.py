@@ -228,6 +228,10 @@ def section_label(title: str, heading: str) -> str:
     return f"{title} — {heading}" if heading else title
 
 
+# Plurals that add -es to a word ending in a hiss: "rashes", "glasses", "patches", "reflexes".
+_ES_PLURALS = ("sses", "shes", "tches", "nches", "rches", "xes", "zzes")
+
+
 def stem(word: str) -> str:
     """A light stemmer, enough to match plurals, possessives and -ing/-ed forms ("symptoms" ~
     "symptom", "Parkinson's" ~ "parkinsons")."""
@@ -237,6 +241,10 @@ def stem(word: str) -> str:
         return word[:-3] + "y"
     if len(word) > 5 and word.endswith(("ing", "ed")):
         return word[:-3] if word.endswith("ing") else word[:-2]
+    # "rashes" is "rash" and "illnesses" "illness", not "rashe" and "illnesse"; "headaches"
+    # keeps its e ("headache"), as -ches after a vowel is usually a word in -che.
+    if len(word) > 4 and word.endswith(_ES_PLURALS):
+        return word[:-2]
     if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
         return word[:-1]
     return word
