@@ -20,11 +20,10 @@ Institute"): ``sign_off_at`` finds it there too, so the quote can stop before it
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from collections.abc import Collection, Iterable
 
-from medcite.index.text import sentence_spans
+from medcite.index.text import sentence_spans, word_spans
 
 MAX_WORDS = 12
 MIN_DOCUMENTS = 3
@@ -34,7 +33,6 @@ TAIL_CHARS = 400
 SMALL_WORDS = frozenset(
     ["a", "an", "and", "at", "by", "for", "from", "in", "of", "on", "the", "to", "with", "&"]
 )
-_WORD = re.compile(r"\S+")
 
 
 def normalised(sentence: str) -> str:
@@ -70,9 +68,9 @@ def sign_off_at(sentence: str, sign_offs: Collection[str]) -> int | None:
     None when it ends with none."""
     if not sign_offs or not sentence or sentence[-1] in ".?!":
         return None
-    words = list(_WORD.finditer(sentence))
+    spans = word_spans(sentence, 0, len(sentence))
     found = None
-    for n in range(1, min(MAX_WORDS, len(words)) + 1):
-        if " ".join(w.group() for w in words[-n:]) in sign_offs:
-            found = words[-n].start()
+    for n in range(1, min(MAX_WORDS, len(spans)) + 1):
+        if " ".join(sentence[s:e] for s, e in spans[-n:]) in sign_offs:
+            found = spans[-n][0]
     return found

@@ -218,9 +218,12 @@ def word_matches(text: str) -> Iterator[re.Match[str]]:
     return _WORD.finditer(text)
 
 
+_SPACED = re.compile(r"\S+")
+
+
 def word_spans(text: str, start: int, end: int) -> list[tuple[int, int]]:
     """Absolute spans of whitespace-separated words in ``text[start:end]``."""
-    return [(m.start(), m.end()) for m in re.compile(r"\S+").finditer(text, start, end)]
+    return [(m.start(), m.end()) for m in _SPACED.finditer(text, start, end)]
 
 
 def section_label(title: str, heading: str) -> str:
