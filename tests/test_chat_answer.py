@@ -63,12 +63,20 @@ def _evidence(index: Index, question: str):  # type: ignore[no-untyped-def]
 
 
 def test_a_technical_word_the_top_article_lacks_counts_as_absent(small_index: Index) -> None:
-    # "glaucoma" is in the Glaucoma article; "trabeculectomy" is in no article, and neither is
-    # an everyday word ("treated", "with" are, and say nothing of the topic).
+    # "glaucoma" is in the Glaucoma article, "inhalers" only in the Asthma one; neither is an
+    # everyday word ("treated", "with" are, and say nothing of the topic).
     assert _evidence(small_index, "how is glaucoma treated").absent == 0.0
-    absent = _evidence(small_index, "glaucoma trabeculectomy").absent
-    assert 0.0 < absent < 1.0
-    assert _evidence(small_index, "trabeculectomy recovery").absent == 1.0
+    evidence = _evidence(small_index, "glaucoma inhalers")
+    assert evidence.absent > 0.0
+    assert 0.0 < _evidence(small_index, "glaucoma and its treatment with inhalers").absent < 1.0
+
+
+def test_a_word_no_article_uses_is_strange_not_absent(small_index: Index) -> None:
+    # Every article lacks "trabeculectomy" alike: it cannot tell the top article from
+    # another, so it counts once, as a strange word, and not again as absent.
+    evidence = _evidence(small_index, "glaucoma trabeculectomy recovery")
+    assert evidence.absent == 0.0
+    assert evidence.strange == 1.0
 
 
 def test_the_lead_is_how_far_the_top_article_is_ahead_of_the_next() -> None:
