@@ -80,10 +80,14 @@ class Speller:
         self._suggestions: dict[str, str | None] = {}
         # Candidates by first letter: a typo rarely changes the first letter.
         self._by_initial: dict[str, list[tuple[str, int]]] = defaultdict(list)
+        # Every article word by first letter, however rare: what ``near_known`` compares with.
+        self._all_by_initial: dict[str, list[str]] = defaultdict(list)
         for word, df in vocabulary.items():
             usable = df >= MIN_FREQUENCY or word in names or len(word) >= LONG_WORD
             if usable and word.isalpha() and len(word) >= MIN_LENGTH - 1:
                 self._by_initial[word[0]].append((word, df))
+            if word.isalpha() and len(word) >= MIN_LENGTH:
+                self._all_by_initial[word[0]].append(word)
 
     def suggest(self, word: str) -> str | None:
         """The correction of a lower-case ``word``, or None to keep it.
@@ -135,6 +139,23 @@ class Speller:
         if best is None or (known and -best[1] < RARE_RATIO * known):
             return None
         return best[2]
+
+    def near_known(self, word: str) -> bool:
+        """Whether lower-case ``word`` is an article word or a misspelling of one: within
+        ``allowed_distance`` of a word some article uses, however rarely ("murmer" of
+        "murmur", "billiary" of "biliary"; not "emfasema", three edits from "emphysema").
+        ``suggest`` is stricter, as it rewrites the question; this only tells a typo from a
+        name no article knows."""
+        if word in self.vocabulary:
+            return True
+        if len(word) < MIN_LENGTH + 1 or not word.isalpha():
+            return False
+        limit = allowed_distance(word)
+        return any(
+            abs(len(candidate) - len(word)) <= limit
+            and edit_distance(word, candidate, limit) <= limit
+            for candidate in self._all_by_initial.get(word[0], ())
+        )
 
     def correct(self, text: str) -> str:
         """``text`` with unknown words replaced by their corrections, all else kept as typed."""

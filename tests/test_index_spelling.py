@@ -196,3 +196,15 @@ def test_a_full_memory_shared_by_many_threads_never_fails(
     for thread in threads:
         thread.join()
     assert errors == []
+
+
+def test_a_near_miss_of_any_article_word_is_known_though_too_rare_to_correct_to() -> None:
+    # "biliary" and "murmur" are in one passage each: too rare to rewrite a question with,
+    # but "billiary" and "murmer" are their typos, not names no article knows.
+    speller = Speller({**VOCABULARY, "biliary": 1, "murmur": 1})
+    assert speller.suggest("billiary") is None
+    for typed in ("billiary", "murmer", "glaucomma", "biliary"):
+        assert speller.near_known(typed), typed
+    # Too far from every article word, or too short to tell.
+    for typed in ("lisinopril", "scleredema", "mumr"):
+        assert not speller.near_known(typed), typed
