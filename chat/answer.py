@@ -471,9 +471,9 @@ def _any_unknown(index: Index, technical_words: set[str]) -> bool:
 
     Nor is a misspelling of a word some article uses (``Speller.near_known``: "greiving",
     "billiary", "nystagmis"), which the speller leaves alone when the word is too rare to
-    correct to. On the spent real-style quickstart questions, check14 to check16 and the two
-    check halves, 15 refused answerable questions were answered (9 right, 3 from the right
-    article off the gold sentences, 3 from another article) and 4 unanswerable ones ("tonsil
+    correct to. On the 2,231 spent real-style quickstart questions, check14 to check16 and the
+    full check half, 11 refused answerable questions were answered (6 right, 3 from the right
+    article off the gold sentences, 2 from another article) and 4 unanswerable ones ("tonsil
     stones", "shigela"); the drug questions were abstained on as before (0.954)."""
     vocabulary = index.speller.vocabulary
     everyday = everyday_words()
