@@ -9,6 +9,7 @@ import numpy as np
 from medcite.chat.quotes import (
     MEANING_SENTENCES,
     Window,
+    _after_glued_item,
     asked_about,
     best_window,
     select_windows,
@@ -275,6 +276,40 @@ def test_a_quote_starts_after_a_heading_run_into_its_sentence() -> None:
     plain = "New York doctors treat glaucoma with laser surgery."
     window = best_window(hit(plain), {"laser": 1.0, "surgeri": 1.0})
     assert plain[window.start : window.end] == plain
+
+
+def test_a_quote_starts_after_a_list_item_run_into_its_sentence() -> None:
+    # The source lost the full stop after the list's last item: the quote opens on the
+    # sentence, not on "- Keep your toenails clean".
+    text = (
+        "To prevent it - Keep your feet dry - Keep your toenails clean and clipped short "
+        "Treatments include antifungal creams for most cases. They usually work."
+    )
+    start = text.index("- Keep your toenails")
+    window = _after_glued_item(Window(hit(text, "Athlete's Foot"), start, len(text), 1.0))
+    assert text[window.start : window.end].startswith("Treatments include antifungal creams")
+    windows = select_windows([hit(text[start:], "Athlete's Foot")], {"cream": 2.0})
+    assert text[start:][windows[0].start : windows[0].end].startswith("Treatments include")
+    # A name inside an item ("Crohn's", "Lyme") is not where a sentence starts, nor is a
+    # last word with too little after it.
+    for text, first in (
+        ("Causes include - Diseases such as Crohn's disease or colitis.", "- Diseases such"),
+        ("Symptoms include - Fever - Fatigue Lyme disease is hard to diagnose.", "- Fatigue"),
+        ("It can follow - Guillain-Barre Syndrome", "- Guillain-Barre"),
+        ("Signs - Vitamin A deficiency in children is rare.", "- Vitamin A"),
+    ):
+        start = text.index(first)
+        window = Window(hit(text), start, len(text), 1.0)
+        assert text[_after_glued_item(window).start :].startswith(first)
+    # "A" opens the sentence after an item in small letters.
+    text = "Signs - Speech problems in boys A blood test can find it."
+    window = Window(hit(text), text.index("- Speech"), len(text), 1.0)
+    assert text[_after_glued_item(window).start :].startswith("A blood test")
+    # An item the question asks about is the answer, and stays.
+    text = 'Other symptoms - Trouble sleeping - Memory problems ("fibro fog") No one knows why.'
+    window = Window(hit(text), text.index("- Memory"), len(text), 1.0)
+    assert _after_glued_item(window, {"fog"}).start == window.start
+    assert text[_after_glued_item(window).start :].startswith("No one knows")
 
 
 def test_an_aside_in_brackets_is_not_the_opening_of_a_quote() -> None:
