@@ -49,6 +49,8 @@ TOPICS = {
     "Diabetes Type 2",
     # Its last passage holds little but the publisher's sign-off.
     "Scleroderma",
+    # A story word no article uses; a list item run into the next sentence.
+    "Athlete's Foot",
 }
 
 pytestmark = pytest.mark.slow
@@ -304,6 +306,17 @@ def test_the_publishers_sign_off_is_never_quoted(
     ending = sample_index.document(answer.quotes[0].doc_id).text.rstrip()
     assert any(ending.endswith(line) for line in sample_index.sign_offs)
     assert not any(line in quote.text for quote in answer.quotes for line in sample_index.sign_offs)
+
+
+def test_a_story_word_or_a_typo_no_article_uses_does_not_refuse_a_plain_question(
+    sample_index: Index, model: Embedder
+) -> None:
+    # "drugstore" is in no article: it counts once, as a strange word, not again as a word
+    # the top article lacks. The article ran its list's last item into the next sentence;
+    # the quote opens on the sentence.
+    question = "athletes foot - is the drugstore cream enough or do i need a prescription?"
+    answer = answered_from(sample_index, model, question, "Athlete's Foot")
+    assert answer.quotes[0].text.startswith("Treatments include")
 
 
 def test_what_is_copd_does_not_repeat_itself(sample_index: Index, model: Embedder) -> None:
