@@ -235,7 +235,7 @@ def ask(
     if (
         topic is not None
         and not index.names_an_article(searched)
-        and not _any_unknown(index, _technical_words(searched))
+        and not _unknown_words(index, _technical_words(searched))
     ):
         searched = resolve_follow_up(searched, topic)
     query_vector = vector if vector is not None and searched == text else None
@@ -458,34 +458,39 @@ def _run_together(word: str, everyday: Collection[str], vocabulary: Mapping[str,
     return any(used(word[:i]) and used(word[i:]) for i in range(3, len(word) - 2))
 
 
-def _any_unknown(index: Index, technical_words: set[str]) -> bool:
-    """Whether one of the question's technical words (``_technical_words``) is one no article
-    uses: a diagnosis or a drug the index does not know ("scleredema", "mupirocin"), not two
-    everyday words run together (``_run_together``), another form of one
-    (``_everyday_form``), nor a word common in English writing (``common_english``:
-    "coworker", "chemo", "instagram"). On the 2,231 spent real-style quickstart questions,
-    common words turned 15 refused answerable ones into answers (14 right, 1 from the right
-    article off the gold sentences) and 4 abstentions into answers; the drug questions were
-    abstained on as before (0.954). Leaving common words out of ``Evidence.absent`` as well
-    answered 21 more, 11 of them from another article: not done.
-
-    Nor is a misspelling of a word some article uses (``Speller.near_known``: "greiving",
-    "billiary", "nystagmis"), which the speller leaves alone when the word is too rare to
-    correct to. On the 2,231 spent real-style quickstart questions, check14 to check16 and the
-    full check half, 11 refused answerable questions were answered (6 right, 3 from the right
-    article off the gold sentences, 2 from another article) and 4 unanswerable ones ("tonsil
-    stones", "shigela"); the drug questions were abstained on as before (0.954)."""
+def _unknown_words(index: Index, technical_words: set[str]) -> list[str]:
+    """The question's technical words (``_technical_words``) that no article uses as typed: a
+    diagnosis or a drug the index does not know ("scleredema", "mupirocin") or a misspelling
+    the speller left alone ("murmer"); not two everyday words run together
+    (``_run_together``), another form of one (``_everyday_form``), nor a word common in English
+    writing (``common_english``: "coworker", "chemo", "instagram"). On the 2,231 spent
+    real-style quickstart questions, common words turned 15 refused answerable ones into
+    answers (14 right, 1 from the right article off the gold sentences) and 4 abstentions into
+    answers; the drug questions were abstained on as before (0.954). Leaving common words out
+    of ``Evidence.absent`` as well answered 21 more, 11 of them from another article: not
+    done. A message holding one names its own topic, not the last one's."""
     vocabulary = index.speller.vocabulary
     everyday = everyday_words()
-    return any(
-        word not in vocabulary
+    return [
+        word
+        for word in technical_words
+        if word not in vocabulary
         and stem(word) not in vocabulary
         and not _run_together(word, everyday, vocabulary)
         and not _everyday_form(word, everyday)
         and not common_english(word)
-        and not index.speller.near_known(word)
-        for word in technical_words
-    )
+    ]
+
+
+def _any_unknown(index: Index, technical_words: set[str]) -> bool:
+    """``Evidence.strange``: whether one of ``_unknown_words`` is not a misspelling of a word
+    some article uses (``Speller.near_known``: "greiving", "billiary", "nystagmis"), which the
+    speller leaves alone when the word is too rare to correct to. On the 2,231 spent
+    real-style quickstart questions, check14 to check16 and the full check half, counting
+    misspellings as known answered 11 refused answerable questions (6 right, 3 from the right
+    article off the gold sentences, 2 from another article) and 4 unanswerable ones ("tonsil
+    stones", "shigela"); the drug questions were abstained on as before (0.954)."""
+    return any(not index.speller.near_known(w) for w in _unknown_words(index, technical_words))
 
 
 def _everyday_form(word: str, everyday: Collection[str]) -> bool:

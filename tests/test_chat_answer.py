@@ -289,6 +289,10 @@ def test_a_message_naming_a_word_no_article_uses_is_not_a_follow_up(small_index:
     assert own.searched_for == "is it ok to take melatonin every night"
     follow = ask(small_index, FakeEmbedder(), "is it ok to take every night", topic=topic)
     assert follow.searched_for == "is it ok to take every night (Glaucoma)"
+    # A misspelling of a rare article word is not a strange name, but it still names the
+    # message's own topic: "narows" is not about glaucoma.
+    own = ask(small_index, FakeEmbedder(), "does that mean it narows her airways", topic=topic)
+    assert own.searched_for == "does that mean it narows her airways"
 
 
 def test_question_without_back_reference_is_left_alone() -> None:
