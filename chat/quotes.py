@@ -179,11 +179,11 @@ def _scored_windows(
     spans = [
         (passage.start + s, passage.start + e) for s, e in _signed_off(passage.text, sign_offs)
     ]
-    title_terms = {_root(t) for t in terms(hit.title)}
     roots: dict[str, float] = {}
     for term, weight in weights.items():
         roots[_root(term)] = max(roots.get(_root(term), 0.0), weight)
-    asked = {t: w for t, w in roots.items() if t not in title_terms}
+    not_title = _asked(hit, weights)
+    asked = {t: w for t, w in roots.items() if t in not_title}
     # An opening sentence says what the topic is: it answers "what is glaucoma", where the
     # question names nothing but the topic, and not "how is glaucoma treated".
     opening_answers = not asked
@@ -269,7 +269,7 @@ def _finished(
     asked: Collection[str] = frozenset(),
 ) -> Window:
     window = _with_list_items(window, spans, sentence_words, max_words)
-    return _clip(_after_glued_item(_after_run_in_heading(window), asked), max_words * 2)
+    return _clip(_after_glued_item(_after_run_in_heading(window), spans, asked), max_words * 2)
 
 
 def _asked(hit: Hit, weights: dict[str, float]) -> set[str]:
@@ -318,7 +318,9 @@ def _after_run_in_heading(window: Window) -> Window:
     return window
 
 
-def _after_glued_item(window: Window, asked: Collection[str] = frozenset()) -> Window:
+def _after_glued_item(
+    window: Window, spans: list[tuple[int, int]], asked: Collection[str] = frozenset()
+) -> Window:
     """Start after the last item of a list that the source ran into the next sentence: "- Keep
     your toenails clean and clipped short Treatments include over-the-counter antifungal
     creams..." quotes "Treatments include...". The sentence starts at a capitalised word that
@@ -330,15 +332,16 @@ def _after_glued_item(window: Window, asked: Collection[str] = frozenset()) -> W
     "fibro fog") is what answers, and is kept. On the 2,231 spent quickstart questions, 14
     first quotes now open on the sentence instead (56 of 1,215 had opened on a list item); one
     of them had been right by its item ("- Familial - passed down through genes", for "is
-    amyloidosis something you inherit"), no other answer changed."""
+    amyloidosis something you inherit"), no other answer changed. ``spans`` are the passage's
+    sentences (absolute offsets), as ``_scored_windows`` split them."""
     passage = window.hit.passage
     text = passage.text
     if not text[window.start - passage.start :].startswith(("-", "•", "*")):
         return window
-    first = sentence_spans(text, window.start - passage.start)[:1]
-    if not first:
+    first = next((e for s, e in spans if s == window.start), None)
+    if first is None:
         return window
-    words = word_spans(text, *first[0])
+    words = word_spans(text, window.start - passage.start, first - passage.start)
     everyday = everyday_words()
     for i in range(2, len(words) - 3):
         word = text[words[i][0] : words[i][1]]

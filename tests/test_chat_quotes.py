@@ -16,6 +16,7 @@ from medcite.chat.quotes import (
     sentence_similarity,
     with_answers_to_parts,
 )
+from medcite.index.text import sentence_spans
 from medcite.index.types import Hit, Passage
 
 
@@ -286,7 +287,8 @@ def test_a_quote_starts_after_a_list_item_run_into_its_sentence() -> None:
         "Treatments include antifungal creams for most cases. They usually work."
     )
     start = text.index("- Keep your toenails")
-    window = _after_glued_item(Window(hit(text, "Athlete's Foot"), start, len(text), 1.0))
+    window = Window(hit(text, "Athlete's Foot"), start, len(text), 1.0)
+    window = _after_glued_item(window, sentence_spans(text))
     assert text[window.start : window.end].startswith("Treatments include antifungal creams")
     windows = select_windows([hit(text[start:], "Athlete's Foot")], {"cream": 2.0})
     assert text[start:][windows[0].start : windows[0].end].startswith("Treatments include")
@@ -300,16 +302,16 @@ def test_a_quote_starts_after_a_list_item_run_into_its_sentence() -> None:
     ):
         start = text.index(first)
         window = Window(hit(text), start, len(text), 1.0)
-        assert text[_after_glued_item(window).start :].startswith(first)
+        assert text[_after_glued_item(window, sentence_spans(text)).start :].startswith(first)
     # "A" opens the sentence after an item in small letters.
     text = "Signs - Speech problems in boys A blood test can find it."
     window = Window(hit(text), text.index("- Speech"), len(text), 1.0)
-    assert text[_after_glued_item(window).start :].startswith("A blood test")
+    assert text[_after_glued_item(window, sentence_spans(text)).start :].startswith("A blood test")
     # An item the question asks about is the answer, and stays.
     text = 'Other symptoms - Trouble sleeping - Memory problems ("fibro fog") No one knows why.'
     window = Window(hit(text), text.index("- Memory"), len(text), 1.0)
-    assert _after_glued_item(window, {"fog"}).start == window.start
-    assert text[_after_glued_item(window).start :].startswith("No one knows")
+    assert _after_glued_item(window, sentence_spans(text), {"fog"}).start == window.start
+    assert text[_after_glued_item(window, sentence_spans(text)).start :].startswith("No one knows")
 
 
 def test_an_aside_in_brackets_is_not_the_opening_of_a_quote() -> None:
